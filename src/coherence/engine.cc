@@ -1,0 +1,1218 @@
+// Engine: dispatch, ticks, introspection, and the node-side cache controller.
+// The home side (directory) is in directory.cc. See docs/design/protocol.md.
+#include "coherence/engine.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include <fmt/format.h>
+
+namespace vr::coherence {
+
+std::string to_string(const FileId& f) { return fmt::format("f{}:{}", f.home, f.ino); }
+std::string to_string(const Range& r) {
+    if (r == kWholeFile) {
+        return "[all]";
+    }
+    return r.count == 1 ? fmt::format("p{}", r.first) : fmt::format("p{}+{}", r.first, r.count);
+}
+
+std::string_view msg_name(MsgType t) {
+    switch (t) {
+#define VR_X(name)       \
+    case MsgType::name: \
+        return #name;
+        VR_MESSAGE_TYPES(VR_X)
+#undef VR_X
+    }
+    return "?";
+}
+
+std::string to_string(const Message& m) {
+    return fmt::format("{} n{}->n{} s{} id{} {} {}{}",
+                       msg_name(m.type),
+                       m.from,
+                       m.to,
+                       m.session,
+                       m.id,
+                       to_string(m.file),
+                       to_string(m.range),
+                       m.type == MsgType::Recall ? (m.to_shared ? " toS" : " toI") : "");
+}
+
+namespace {
+bool is_home_bound(MsgType t) {
+    switch (t) {
+        case MsgType::Join:
+        case MsgType::LeaseRenew:
+        case MsgType::GetS:
+        case MsgType::GetM:
+        case MsgType::InvAck:
+        case MsgType::RecallAck:
+        case MsgType::PutS:
+        case MsgType::PutM:
+        case MsgType::Fsync:
+        case MsgType::Reclaim:
+        case MsgType::RecoverDone:
+            return true;
+        default:
+            return false;
+    }
+}
+}  // namespace
+
+Engine::Engine(EngineConfig config)
+    : cfg_(config), node_row_hits_(node_table().size()), dir_row_hits_(dir_table().size()) {
+    VR_ASSERT(cfg_.self < kMaxNodes, "node id {} out of range", cfg_.self);
+    VR_ASSERT((cfg_.members & bit(cfg_.self)) != 0, "self must be a member");
+    VR_ASSERT(cfg_.page_size > 0 && cfg_.range_pages_max > 0, "bad geometry");
+    VR_ASSERT(cfg_.lease_us > 0 && cfg_.grace_us > 0, "bad lease timing");
+    recovering_ = cfg_.home_incarnation > 1;
+}
+
+void Engine::start(Time now) {
+    started_ = true;
+    if (recovering_) {
+        recovery_deadline_ = now + cfg_.lease_us + cfg_.grace_us;
+    }
+    for (NodeId n = 0; n < kMaxNodes; ++n) {
+        if ((cfg_.members & bit(n)) != 0) {
+            Message m;
+            m.type = MsgType::Hello;
+            m.to = n;
+            m.incarnation = cfg_.home_incarnation;
+            emit_send(std::move(m));
+        }
+    }
+}
+
+std::vector<Effect> Engine::take_effects() {
+    std::vector<Effect> out;
+    out.swap(out_);
+    return out;
+}
+
+void Engine::emit_send(Message msg) {
+    msg.from = cfg_.self;
+    Effect e;
+    e.kind = EffectKind::Send;
+    e.msg = std::move(msg);
+    out_.push_back(std::move(e));
+}
+
+void Engine::trace(const std::string& line) {
+    if (trace_) {
+        trace_(line);
+    }
+}
+
+void Engine::on_message(const Message& msg, Time now) {
+    if (msg.to != cfg_.self || msg.from >= kMaxNodes || (cfg_.members & bit(msg.from)) == 0) {
+        trace(fmt::format("n{} drop misaddressed {}", cfg_.self, to_string(msg)));
+        return;
+    }
+    if (is_home_bound(msg.type)) {
+        home_on_message(msg, now);
+    } else {
+        node_on_message(msg, now);
+    }
+}
+
+void Engine::on_tick(Time now) {
+    node_tick(now);
+    home_tick(now);
+}
+
+void Engine::on_link_reset(NodeId peer, Time now) {
+    if (peer >= kMaxNodes || peer == cfg_.self) {
+        return;
+    }
+    // Node side: messages to or from that home may be lost, so the session cannot be trusted;
+    // rejoin (the JoinAck tells whether the home restarted and our M data can be reclaimed).
+    if (links_[peer].state != LinkState::None) {
+        trace(fmt::format("n{} link to n{} reset: rejoin", cfg_.self, peer));
+        drop_home(peer, now);
+    }
+    // Home side: nothing to do now. The node rejoins (and Join forgets its old session), or it
+    // stays silent and is declared dead when its lease has surely run out.
+}
+
+// ------------------------------------------------------------------------------------------
+// Introspection
+
+Engine::Page* Engine::find_page(FileId f, PageIndex p) {
+    auto fit = files_.find(f);
+    if (fit == files_.end()) {
+        return nullptr;
+    }
+    auto pit = fit->second.pages.find(p);
+    return pit == fit->second.pages.end() ? nullptr : &pit->second;
+}
+
+const Engine::Page* Engine::find_page(FileId f, PageIndex p) const {
+    auto fit = files_.find(f);
+    if (fit == files_.end()) {
+        return nullptr;
+    }
+    auto pit = fit->second.pages.find(p);
+    return pit == fit->second.pages.end() ? nullptr : &pit->second;
+}
+
+PState Engine::page_state(FileId file, PageIndex page) const {
+    const Page* p = find_page(file, page);
+    return p == nullptr ? PState::I : p->state;
+}
+
+PageBuf Engine::page_data(FileId file, PageIndex page) const {
+    const Page* p = find_page(file, page);
+    return p == nullptr ? nullptr : p->data;
+}
+
+bool Engine::kernel_may_cache(FileId file, PageIndex page) const {
+    const Page* p = find_page(file, page);
+    return p != nullptr && p->kernel_cached;
+}
+
+bool Engine::lease_valid(NodeId home, Time now) const {
+    const HomeLink& l = links_[home];
+    return l.state == LinkState::Active && now < l.lease_until;
+}
+
+bool Engine::can_read(FileId file, PageIndex page, Time now) const {
+    PState s = page_state(file, page);
+    bool readable = s == PState::S || s == PState::M || s == PState::SM_AD;
+    return readable && lease_valid(file.home, now);
+}
+
+std::vector<std::pair<PageIndex, PState>> Engine::cached_pages(FileId file) const {
+    std::vector<std::pair<PageIndex, PState>> out;
+    auto fit = files_.find(file);
+    if (fit != files_.end()) {
+        for (const auto& [p, page] : fit->second.pages) {
+            out.emplace_back(p, page.state);
+        }
+    }
+    return out;
+}
+
+bool Engine::quiescent() const {
+    return local_.empty() && wire_.empty() && held_.empty() && tokens_.empty() && txns_.empty() &&
+           syncs_.empty();
+}
+
+// ------------------------------------------------------------------------------------------
+// Node side: page bookkeeping
+
+void Engine::set_state(FileId f, PageIndex p, Page& page, NodeEvent ev, PState next) {
+    int row = find_node_row(page.state, ev, next);
+    VR_ASSERT(row >= 0,
+              "n{} {} p{}: transition {} --{}--> {} is not in the protocol table",
+              cfg_.self,
+              to_string(f),
+              p,
+              name(page.state),
+              name(ev),
+              name(next));
+    ++node_row_hits_[static_cast<size_t>(row)];
+    if (trace_) {
+        trace(fmt::format("n{} {} p{} {}: {} -> {}", cfg_.self, to_string(f), p, name(ev), name(page.state), name(next)));
+    }
+    page.state = next;
+}
+
+void Engine::erase_page(FileId f, PageIndex p) {
+    auto fit = files_.find(f);
+    VR_ASSERT(fit != files_.end(), "erase of an unknown file");
+    size_t n = fit->second.pages.erase(p);
+    VR_ASSERT(n == 1, "erase of an unknown page");
+    --page_count_;
+}
+
+uint64_t Engine::new_token(FileId f, Range r, bool whole_file) {
+    // Collects the pages of r the kernel may hold, clears their bits, and asks the adapter to
+    // invalidate. Returns 0 when the kernel holds none of them (nothing to wait for).
+    Token t;
+    t.file = f;
+    t.whole_file = whole_file;
+    auto fit = files_.find(f);
+    if (fit != files_.end()) {
+        auto& pages = fit->second.pages;
+        for (auto it = pages.lower_bound(r.first); it != pages.end() && it->first < r.end(); ++it) {
+            if (it->second.kernel_cached) {
+                it->second.kernel_cached = false;
+                t.pages.insert(it->first);
+            }
+        }
+    }
+    if (t.pages.empty()) {
+        return 0;
+    }
+    uint64_t id = next_token_++;
+    Effect e;
+    e.kind = EffectKind::KernelInvalidate;
+    e.token = id;
+    e.file = f;
+    e.range = whole_file ? kWholeFile : Range{*t.pages.begin(), *t.pages.rbegin() - *t.pages.begin() + 1};
+    out_.push_back(std::move(e));
+    tokens_.emplace(id, std::move(t));
+    return id;
+}
+
+void Engine::hold(Message msg, std::set<uint64_t> tokens) {
+    tokens.erase(0);
+    if (tokens.empty() || cfg_.mutation == Mutation::AckBeforeKernelInvalidate) {
+        emit_send(std::move(msg));
+        return;
+    }
+    held_.emplace_back(next_held_++, Held{std::move(msg), std::move(tokens)});
+}
+
+void Engine::release_ready_held() {
+    for (auto it = held_.begin(); it != held_.end();) {
+        if (it->second.tokens.empty()) {
+            emit_send(std::move(it->second.msg));
+            it = held_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+}
+
+void Engine::complete_token(uint64_t token) {
+    auto tit = tokens_.find(token);
+    if (tit == tokens_.end()) {
+        return;
+    }
+    FileId f = tit->second.file;
+    tokens_.erase(tit);
+    for (auto& [id, h] : held_) {
+        h.tokens.erase(token);
+    }
+    // Evictions waiting for this token move on; their held Put messages go out below, in order.
+    auto fit = files_.find(f);
+    if (fit != files_.end()) {
+        auto& pages = fit->second.pages;
+        for (auto it = pages.begin(); it != pages.end();) {
+            Page& pg = it->second;
+            PageIndex p = it->first;
+            ++it;
+            if (pg.held_token != token) {
+                continue;
+            }
+            pg.held_token = 0;
+            if (pg.state == PState::SI_K) {
+                set_state(f, p, pg, NodeEvent::KernelDone, PState::I);
+                erase_page(f, p);
+            } else if (pg.state == PState::MI_K) {
+                set_state(f, p, pg, NodeEvent::KernelDone, PState::MI_A);
+            }
+        }
+    }
+    release_ready_held();
+}
+
+void Engine::on_kernel_invalidated(uint64_t token, Time now) {
+    auto tit = tokens_.find(token);
+    if (tit == tokens_.end()) {
+        return;  // already proven empty by a page-cache fill
+    }
+    FileId f = tit->second.file;
+    complete_token(token);
+    pump(f, now);
+}
+
+void Engine::prove_kernel_empty(FileId f, Range r) {
+    // A page-cache fill read of r is in flight: the kernel holds those pages locked and not up
+    // to date, so it has no valid copy of them. Invalidations waiting on them are done.
+    std::vector<uint64_t> done;
+    for (auto& [id, t] : tokens_) {
+        if (t.file != f) {
+            continue;
+        }
+        for (auto it = t.pages.lower_bound(r.first); it != t.pages.end() && *it < r.end();) {
+            it = t.pages.erase(it);
+        }
+        if (t.pages.empty()) {
+            done.push_back(id);
+        }
+    }
+    for (uint64_t id : done) {
+        trace(fmt::format("n{} token {} proven by a page-cache fill", cfg_.self, id));
+        complete_token(id);
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Node side: links and sessions
+
+void Engine::send_to_home(Message msg, Time now) {
+    (void)now;
+    msg.to = msg.file.home;
+    msg.session = links_[msg.to].session;
+    emit_send(std::move(msg));
+}
+
+bool Engine::ensure_link(NodeId home, Time now) {
+    HomeLink& l = links_[home];
+    if (l.state == LinkState::None) {
+        l.state = LinkState::Joining;
+        l.join_sent = now;
+        Message m;
+        m.type = MsgType::Join;
+        m.to = home;
+        m.incarnation = cfg_.node_incarnation;
+        emit_send(std::move(m));
+        return false;
+    }
+    return l.state == LinkState::Active;
+}
+
+void Engine::suspend_home(NodeId home, Time now) {
+    (void)now;
+    // The lease ran out: stop serving this home's pages and drop the kernel's copies, so that
+    // nothing stale is read after the home may declare us dead. M data is kept.
+    trace(fmt::format("n{} lease from n{} expired: suspend", cfg_.self, home));
+    for (auto& [f, cf] : files_) {
+        if (f.home == home) {
+            (void)new_token(f, kWholeFile, /*whole_file=*/true);
+        }
+    }
+}
+
+void Engine::drop_home(NodeId home, Time now) {
+    HomeLink& l = links_[home];
+    std::set<uint64_t> tokens;
+    for (auto& [f, cf] : files_) {
+        if (f.home != home) {
+            continue;
+        }
+        tokens.insert(new_token(f, kWholeFile, /*whole_file=*/true));
+        for (auto it = cf.pages.begin(); it != cf.pages.end();) {
+            Page& pg = it->second;
+            PageIndex p = it->first;
+            ++it;
+            bool has_dirty = pg.state == PState::M || pg.state == PState::MI_K || pg.state == PState::MI_A;
+            if (has_dirty && pg.data) {
+                l.reclaim.push_back({f, {Range{p, 1}, {pg.data}}});
+            }
+            set_state(f, p, pg, NodeEvent::Drop, PState::I);
+            erase_page(f, p);
+        }
+    }
+    tokens.erase(0);
+    // Messages of the old session are void.
+    for (auto it = held_.begin(); it != held_.end();) {
+        it = it->second.msg.to == home ? held_.erase(it) : std::next(it);
+    }
+    for (auto it = wire_.begin(); it != wire_.end();) {
+        if (it->second.file.home == home) {
+            if (it->second.kind == WireKind::Fsync) {
+                auto lit = local_.find(it->second.local);
+                if (lit != local_.end()) {
+                    lit->second.fsync_sent = false;
+                }
+            }
+            it = wire_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    l.inflight = 0;
+    l.session = 0;
+    l.renew_sent = 0;
+    l.state = LinkState::Joining;
+    l.join_sent = now;
+    // The new session lets the home forget us, so the kernel must have dropped our copies first.
+    Message m;
+    m.type = MsgType::Join;
+    m.to = home;
+    m.incarnation = cfg_.node_incarnation;
+    hold(std::move(m), std::move(tokens));
+}
+
+void Engine::on_join_ack(const Message& m, Time now) {
+    HomeLink& l = links_[m.from];
+    if (l.state != LinkState::Joining) {
+        trace(fmt::format("n{} unexpected JoinAck from n{}", cfg_.self, m.from));
+        return;
+    }
+    bool restarted = l.incarnation != 0 && m.incarnation > l.incarnation;
+    l.state = LinkState::Active;
+    l.session = m.session;
+    l.incarnation = m.incarnation;
+    l.lease_until = l.join_sent + cfg_.lease_us;
+    l.renew_sent = 0;
+    l.last_renew_sent = now;
+    l.suspended = false;
+    auto reclaim = std::move(l.reclaim);
+    l.reclaim.clear();
+    if (restarted && m.recovering) {
+        for (auto& [f, rp] : reclaim) {
+            Message r;
+            r.type = MsgType::Reclaim;
+            r.file = f;
+            r.range = rp.first;
+            r.pages = std::move(rp.second);
+            send_to_home(std::move(r), now);
+        }
+    } else {
+        // The home kept its state and forgot our session (or recovery is over): our unsynced
+        // writes are gone. Say so at the next fsync.
+        for (auto& [f, rp] : reclaim) {
+            cfile(f).data_lost = true;
+            trace(fmt::format("n{} {} {}: cached writes lost", cfg_.self, to_string(f), to_string(rp.first)));
+        }
+    }
+    if (m.recovering) {
+        Message d;
+        d.type = MsgType::RecoverDone;
+        d.file = FileId{m.from, 0};
+        d.incarnation = m.incarnation;
+        send_to_home(std::move(d), now);
+    }
+    pump_home(m.from, now);
+}
+
+void Engine::on_stale_or_hello(const Message& m, Time now) {
+    HomeLink& l = links_[m.from];
+    if (m.type == MsgType::Hello) {
+        if (l.state == LinkState::None) {
+            // We hold nothing of this home's: let its recovery end without waiting for us.
+            if (m.incarnation > 1) {
+                Message d;
+                d.type = MsgType::RecoverDone;
+                d.to = m.from;
+                d.incarnation = m.incarnation;
+                emit_send(std::move(d));
+            }
+            return;
+        }
+        if (l.state == LinkState::Active && m.incarnation > l.incarnation) {
+            trace(fmt::format("n{} home n{} restarted (incarnation {})", cfg_.self, m.from, m.incarnation));
+            drop_home(m.from, now);
+        }
+        return;
+    }
+    // Stale: the home does not know the session we used.
+    if (l.state != LinkState::Active || m.session != l.session) {
+        return;  // about an older session
+    }
+    trace(fmt::format("n{} session with n{} is stale: rejoin", cfg_.self, m.from));
+    drop_home(m.from, now);
+}
+
+// ------------------------------------------------------------------------------------------
+// Node side: local requests
+
+void Engine::read(uint64_t req, FileId file, Range range, ReadMode mode, Time now) {
+    if (range.count == 0 || range.end() < range.first || file.home >= kMaxNodes ||
+        (cfg_.members & bit(file.home)) == 0 || local_.size() >= cfg_.local_requests_max ||
+        local_.count(req) != 0) {
+        Effect e;
+        e.kind = EffectKind::ReadDone;
+        e.req = req;
+        e.status = Status(local_.size() >= cfg_.local_requests_max ? Code::Busy : Code::InvalidArgument);
+        out_.push_back(std::move(e));
+        return;
+    }
+    if (mode == ReadMode::KernelFill) {
+        prove_kernel_empty(file, range);
+    }
+    LocalReq r;
+    r.kind = LocalKind::Read;
+    r.file = file;
+    r.range = range;
+    r.deadline = now + cfg_.request_timeout_us;
+    r.read_mode = mode;
+    local_.emplace(req, std::move(r));
+    pump(file, now);
+}
+
+void Engine::write(uint64_t req,
+                   FileId file,
+                   uint64_t byte_offset,
+                   std::vector<std::byte> bytes,
+                   WriteMode mode,
+                   Time now) {
+    bool bad = bytes.empty() || byte_offset + bytes.size() < byte_offset || file.home >= kMaxNodes ||
+               (cfg_.members & bit(file.home)) == 0 || local_.count(req) != 0;
+    if (bad || local_.size() >= cfg_.local_requests_max) {
+        Effect e;
+        e.kind = EffectKind::WriteDone;
+        e.req = req;
+        e.status = Status(bad ? Code::InvalidArgument : Code::Busy);
+        out_.push_back(std::move(e));
+        return;
+    }
+    LocalReq r;
+    r.kind = LocalKind::Write;
+    r.file = file;
+    PageIndex first = byte_offset / cfg_.page_size;
+    PageIndex last = (byte_offset + bytes.size() - 1) / cfg_.page_size;
+    r.range = Range{first, last - first + 1};
+    r.deadline = now + cfg_.request_timeout_us;
+    r.write_mode = mode;
+    r.byte_offset = byte_offset;
+    r.bytes = std::move(bytes);
+    local_.emplace(req, std::move(r));
+    pump(file, now);
+}
+
+void Engine::fsync(uint64_t req, FileId file, Time now) {
+    if (file.home >= kMaxNodes || (cfg_.members & bit(file.home)) == 0 || local_.count(req) != 0 ||
+        local_.size() >= cfg_.local_requests_max) {
+        Effect e;
+        e.kind = EffectKind::FsyncDone;
+        e.req = req;
+        e.status = Status(Code::InvalidArgument);
+        out_.push_back(std::move(e));
+        return;
+    }
+    LocalReq r;
+    r.kind = LocalKind::Fsync;
+    r.file = file;
+    r.range = kWholeFile;
+    r.deadline = now + cfg_.request_timeout_us;
+    local_.emplace(req, std::move(r));
+    pump(file, now);
+}
+
+void Engine::finish_local(uint64_t id, Status st, std::vector<PageBuf> pages) {
+    auto it = local_.find(id);
+    VR_ASSERT(it != local_.end(), "finish of unknown request {}", id);
+    Effect e;
+    switch (it->second.kind) {
+        case LocalKind::Read:
+            e.kind = EffectKind::ReadDone;
+            break;
+        case LocalKind::Write:
+            e.kind = EffectKind::WriteDone;
+            break;
+        case LocalKind::Fsync:
+            e.kind = EffectKind::FsyncDone;
+            break;
+    }
+    e.req = id;
+    e.file = it->second.file;
+    e.range = it->second.range;
+    e.status = std::move(st);
+    e.pages = std::move(pages);
+    out_.push_back(std::move(e));
+    local_.erase(it);
+}
+
+void Engine::pump(FileId f, Time now) {
+    std::vector<uint64_t> ids;
+    for (const auto& [id, r] : local_) {
+        if (r.file == f) {
+            ids.push_back(id);
+        }
+    }
+    for (uint64_t id : ids) {
+        auto it = local_.find(id);
+        if (it == local_.end()) {
+            continue;
+        }
+        LocalReq& r = it->second;
+        switch (r.kind) {
+            case LocalKind::Read:
+                (void)try_read(id, r, now);
+                break;
+            case LocalKind::Write:
+                (void)try_write(id, r, now);
+                break;
+            case LocalKind::Fsync:
+                (void)try_fsync(id, r, now);
+                break;
+        }
+    }
+    enforce_capacity(now);
+}
+
+void Engine::pump_home(NodeId home, Time now) {
+    std::set<FileId> fs;
+    for (const auto& [id, r] : local_) {
+        if (r.file.home == home) {
+            fs.insert(r.file);
+        }
+    }
+    for (FileId f : fs) {
+        pump(f, now);
+    }
+}
+
+bool Engine::try_read(uint64_t id, LocalReq& r, Time now) {
+    NodeId h = r.file.home;
+    if (!ensure_link(h, now) || !lease_valid(h, now)) {
+        return false;
+    }
+    bool ready = true;
+    for (PageIndex p = r.range.first; p < r.range.end(); ++p) {
+        PState s = page_state(r.file, p);
+        if (s != PState::S && s != PState::M && s != PState::SM_AD) {
+            ready = false;
+            break;
+        }
+    }
+    if (!ready) {
+        issue_runs(r.file, r.range, /*exclusive=*/false, now);
+        return false;
+    }
+    std::vector<PageBuf> data;
+    data.reserve(r.range.count);
+    for (PageIndex p = r.range.first; p < r.range.end(); ++p) {
+        Page* pg = find_page(r.file, p);
+        set_state(r.file, p, *pg, NodeEvent::Read, pg->state);
+        pg->referenced = true;
+        if (r.read_mode == ReadMode::KernelFill) {
+            pg->kernel_cached = true;
+        }
+        data.push_back(pg->data);
+    }
+    finish_local(id, Status::ok(), std::move(data));
+    return true;
+}
+
+bool Engine::try_write(uint64_t id, LocalReq& r, Time now) {
+    NodeId h = r.file.home;
+    if (!ensure_link(h, now) || !lease_valid(h, now)) {
+        return false;
+    }
+    for (PageIndex p = r.range.first; p < r.range.end(); ++p) {
+        if (page_state(r.file, p) != PState::M) {
+            issue_runs(r.file, r.range, /*exclusive=*/true, now);
+            return false;
+        }
+    }
+    apply_write(r);
+    finish_local(id, Status::ok());
+    return true;
+}
+
+void Engine::apply_write(LocalReq& r) {
+    uint64_t end = r.byte_offset + r.bytes.size();
+    for (PageIndex p = r.range.first; p < r.range.end(); ++p) {
+        Page* pg = find_page(r.file, p);
+        set_state(r.file, p, *pg, NodeEvent::Write, PState::M);
+        uint64_t page_start = p * cfg_.page_size;
+        uint64_t lo = std::max(page_start, r.byte_offset);
+        uint64_t hi = std::min(page_start + cfg_.page_size, end);
+        auto buf = pg->data ? std::make_shared<std::vector<std::byte>>(*pg->data)
+                            : std::make_shared<std::vector<std::byte>>(cfg_.page_size);
+        buf->resize(cfg_.page_size);
+        std::memcpy(buf->data() + (lo - page_start), r.bytes.data() + (lo - r.byte_offset), hi - lo);
+        pg->data = std::move(buf);
+        pg->referenced = true;
+        bool full = lo == page_start && hi == page_start + cfg_.page_size;
+        if (full && r.write_mode == WriteMode::ThroughKernel) {
+            pg->kernel_cached = true;  // FUSE marks a fully written page up to date
+        }
+    }
+}
+
+bool Engine::try_fsync(uint64_t id, LocalReq& r, Time now) {
+    if (r.fsync_sent) {
+        return false;
+    }
+    NodeId h = r.file.home;
+    if (!ensure_link(h, now) || links_[h].inflight >= cfg_.inflight_per_home_max) {
+        return false;
+    }
+    CachedFile& cf = cfile(r.file);
+    if (cf.data_lost) {
+        cf.data_lost = false;
+        finish_local(id, Status(Code::DataLost, to_string(r.file)));
+        return true;
+    }
+    uint64_t wid = next_wire_++;
+    wire_.emplace(wid, WireReq{WireKind::Fsync, r.file, kWholeFile, id});
+    ++links_[h].inflight;
+    r.fsync_sent = true;
+    Message m;
+    m.type = MsgType::Fsync;
+    m.id = wid;
+    m.file = r.file;
+    m.range = kWholeFile;
+    send_to_home(std::move(m), now);
+    return false;
+}
+
+void Engine::issue_runs(FileId f, Range range, bool exclusive, Time now) {
+    // Sends one GetS/GetM per contiguous run of pages that need one; pages in transient states
+    // are already on their way and are waited for.
+    HomeLink& l = links_[f.home];
+    CachedFile& cf = cfile(f);
+    PageIndex p = range.first;
+    while (p < range.end()) {
+        auto needs = [&](PageIndex q) {
+            PState s = page_state(f, q);
+            return s == PState::I || (exclusive && s == PState::S);
+        };
+        if (!needs(p)) {
+            ++p;
+            continue;
+        }
+        PageIndex run_first = p;
+        while (p < range.end() && needs(p) && p - run_first < cfg_.range_pages_max) {
+            ++p;
+        }
+        if (l.inflight >= cfg_.inflight_per_home_max) {
+            return;  // back-pressure: retried when a request completes
+        }
+        Range run{run_first, p - run_first};
+        uint64_t wid = next_wire_++;
+        wire_.emplace(wid, WireReq{exclusive ? WireKind::GetM : WireKind::GetS, f, run, 0});
+        ++l.inflight;
+        for (PageIndex q = run.first; q < run.end(); ++q) {
+            auto [it, inserted] = cf.pages.try_emplace(q);
+            if (inserted) {
+                ++page_count_;
+                clock_.emplace_back(f, q);
+            }
+            PState next = exclusive ? (it->second.state == PState::S ? PState::SM_AD : PState::IM_AD) : PState::IS_D;
+            set_state(f, q, it->second, exclusive ? NodeEvent::Write : NodeEvent::Read, next);
+        }
+        Message m;
+        m.type = exclusive ? MsgType::GetM : MsgType::GetS;
+        m.id = wid;
+        m.file = f;
+        m.range = run;
+        send_to_home(std::move(m), now);
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Node side: eviction
+
+void Engine::evict(FileId file, Range range, Time now) {
+    auto fit = files_.find(file);
+    if (fit == files_.end() || range.count == 0) {
+        return;
+    }
+    std::vector<PageIndex> victims;
+    auto& pages = fit->second.pages;
+    for (auto it = pages.lower_bound(range.first); it != pages.end() && it->first < range.end(); ++it) {
+        if (it->second.state == PState::S || it->second.state == PState::M) {
+            victims.push_back(it->first);
+        }
+    }
+    if (victims.empty()) {
+        return;
+    }
+    std::vector<Message> puts_now;
+    for (PageIndex p : victims) {
+        evict_page(file, p, *find_page(file, p), puts_now, now);
+    }
+    for (Message& m : puts_now) {
+        send_to_home(std::move(m), now);
+    }
+    pump(file, now);
+}
+
+void Engine::evict_page(FileId f, PageIndex p, Page& pg, std::vector<Message>& puts_now, Time now) {
+    (void)now;
+    bool is_m = pg.state == PState::M;
+    Message m;
+    m.type = is_m ? MsgType::PutM : MsgType::PutS;
+    m.file = f;
+    m.range = Range{p, 1};
+    m.to = f.home;
+    m.session = links_[f.home].session;
+    if (is_m) {
+        m.pages.push_back(pg.data);
+    }
+    uint64_t token = new_token(f, Range{p, 1}, /*whole_file=*/false);
+    if (token != 0) {
+        pg.held_token = token;
+        set_state(f, p, pg, NodeEvent::Evict, is_m ? PState::MI_K : PState::SI_K);
+        hold(std::move(m), {token});
+        return;
+    }
+    set_state(f, p, pg, NodeEvent::Evict, is_m ? PState::MI_A : PState::I);
+    if (!is_m) {
+        erase_page(f, p);
+    }
+    // Batch contiguous immediate puts of the same kind into one message.
+    if (!puts_now.empty()) {
+        Message& last = puts_now.back();
+        if (last.type == m.type && last.file == f && last.range.end() == p) {
+            ++last.range.count;
+            if (is_m) {
+                last.pages.push_back(m.pages[0]);
+            }
+            return;
+        }
+    }
+    puts_now.push_back(std::move(m));
+}
+
+void Engine::enforce_capacity(Time now) {
+    if (page_count_ <= cfg_.cache_pages_max) {
+        return;
+    }
+    // Drop stale clock entries now and then so the clock stays proportional to the cache.
+    if (clock_.size() > 2 * page_count_ + 64) {
+        std::deque<std::pair<FileId, PageIndex>> kept;
+        for (auto& e : clock_) {
+            if (find_page(e.first, e.second) != nullptr) {
+                kept.push_back(e);
+            }
+        }
+        clock_.swap(kept);
+    }
+    std::vector<Message> puts_now;
+    std::set<FileId> touched;
+    size_t budget = 2 * clock_.size();
+    while (page_count_ > cfg_.cache_pages_max && budget-- > 0 && !clock_.empty()) {
+        auto [f, p] = clock_.front();
+        clock_.pop_front();
+        Page* pg = find_page(f, p);
+        if (pg == nullptr) {
+            continue;
+        }
+        bool pinned = false;
+        for (const auto& [id, r] : local_) {
+            if (r.file == f && r.range.contains(p)) {
+                pinned = true;
+                break;
+            }
+        }
+        bool stable = pg->state == PState::S || pg->state == PState::M;
+        if (!stable || pinned || pg->referenced) {
+            pg->referenced = false;
+            clock_.emplace_back(f, p);
+            continue;
+        }
+        evict_page(f, p, *pg, puts_now, now);
+        if (find_page(f, p) != nullptr) {
+            clock_.emplace_back(f, p);  // MI_K / MI_A / SI_K: still present until acked
+        }
+        touched.insert(f);
+    }
+    for (Message& m : puts_now) {
+        send_to_home(std::move(m), now);
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Node side: messages from homes
+
+void Engine::node_on_message(const Message& m, Time now) {
+    HomeLink& l = links_[m.from];
+    switch (m.type) {
+        case MsgType::JoinAck:
+            on_join_ack(m, now);
+            return;
+        case MsgType::Hello:
+        case MsgType::Stale:
+            on_stale_or_hello(m, now);
+            return;
+        default:
+            break;
+    }
+    if (l.state != LinkState::Active || m.session != l.session) {
+        trace(fmt::format("n{} drop {} of an old session", cfg_.self, to_string(m)));
+        return;
+    }
+    switch (m.type) {
+        case MsgType::LeaseGrant:
+            if (m.time == l.renew_sent) {
+                l.renew_sent = 0;
+            }
+            if (m.time + cfg_.lease_us > l.lease_until) {
+                l.lease_until = m.time + cfg_.lease_us;
+                if (l.suspended && now < l.lease_until) {
+                    l.suspended = false;
+                    trace(fmt::format("n{} lease from n{} renewed: resume", cfg_.self, m.from));
+                    pump_home(m.from, now);
+                }
+            }
+            return;
+        case MsgType::DataS:
+        case MsgType::DataM:
+            on_grant(m, now);
+            return;
+        case MsgType::Inv:
+            on_inv(m, now);
+            return;
+        case MsgType::Recall:
+            on_recall(m, now);
+            return;
+        case MsgType::PutAck:
+            on_put_ack(m, now);
+            return;
+        case MsgType::FsyncAck: {
+            auto wit = wire_.find(m.id);
+            if (wit == wire_.end() || wit->second.kind != WireKind::Fsync) {
+                trace(fmt::format("n{} unexpected {}", cfg_.self, to_string(m)));
+                return;
+            }
+            uint64_t local = wit->second.local;
+            FileId f = wit->second.file;
+            wire_.erase(wit);
+            --l.inflight;
+            if (local_.count(local) != 0) {
+                CachedFile& cf = cfile(f);
+                Status st(m.status);
+                if (st.is_ok() && cf.data_lost) {
+                    cf.data_lost = false;
+                    st = Status(Code::DataLost, to_string(f));
+                }
+                finish_local(local, st);
+            }
+            pump_home(m.from, now);
+            return;
+        }
+        case MsgType::Nack:
+            on_nack(m, now);
+            return;
+        default:
+            trace(fmt::format("n{} unexpected {}", cfg_.self, to_string(m)));
+            return;
+    }
+}
+
+void Engine::on_grant(const Message& m, Time now) {
+    auto wit = wire_.find(m.id);
+    bool is_s = m.type == MsgType::DataS;
+    bool shape_ok = wit != wire_.end() && wit->second.range == m.range && wit->second.file == m.file &&
+                    wit->second.kind == (is_s ? WireKind::GetS : WireKind::GetM) &&
+                    (m.pages.empty() ? !is_s : m.pages.size() == m.range.count);
+    if (!shape_ok) {
+        trace(fmt::format("n{} malformed or unexpected {}", cfg_.self, to_string(m)));
+        if (wit != wire_.end()) {
+            Message nack = m;
+            nack.type = MsgType::Nack;
+            nack.status = Code::ProtocolError;
+            on_nack(nack, now);
+        }
+        return;
+    }
+    wire_.erase(wit);
+    --links_[m.from].inflight;
+    for (PageIndex p = m.range.first; p < m.range.end(); ++p) {
+        Page* pg = find_page(m.file, p);
+        size_t i = p - m.range.first;
+        PageBuf data = m.pages.empty() ? nullptr : m.pages[i];
+        if (pg == nullptr) {
+            continue;
+        }
+        if (is_s && pg->state == PState::IS_D) {
+            pg->data = data;
+            set_state(m.file, p, *pg, NodeEvent::DataS, PState::S);
+        } else if (!is_s && (pg->state == PState::IM_AD || pg->state == PState::SM_AD)) {
+            if (data) {
+                pg->data = data;
+            }
+            if (!pg->data) {
+                trace(fmt::format("n{} DataM without data for p{}: protocol error", cfg_.self, p));
+                pg->data = std::make_shared<std::vector<std::byte>>(cfg_.page_size);
+            }
+            set_state(m.file, p, *pg, NodeEvent::DataM, PState::M);
+        }
+    }
+    pump(m.file, now);
+}
+
+void Engine::on_inv(const Message& m, Time now) {
+    std::set<uint64_t> tokens;
+    tokens.insert(new_token(m.file, m.range, /*whole_file=*/false));
+    auto fit = files_.find(m.file);
+    if (fit != files_.end() && m.range.count <= cfg_.range_pages_max) {
+        auto& pages = fit->second.pages;
+        for (auto it = pages.lower_bound(m.range.first); it != pages.end() && it->first < m.range.end();) {
+            PageIndex p = it->first;
+            Page& pg = it->second;
+            ++it;
+            switch (pg.state) {
+                case PState::S:
+                    set_state(m.file, p, pg, NodeEvent::Inv, PState::I);
+                    erase_page(m.file, p);
+                    break;
+                case PState::SM_AD:
+                    pg.data = nullptr;
+                    set_state(m.file, p, pg, NodeEvent::Inv, PState::IM_AD);
+                    break;
+                case PState::SI_K:
+                    set_state(m.file, p, pg, NodeEvent::Inv, PState::SI_K);
+                    tokens.insert(pg.held_token);
+                    break;
+                case PState::IS_D:
+                case PState::IM_AD:
+                case PState::I:
+                    set_state(m.file, p, pg, NodeEvent::Inv, pg.state);
+                    break;
+                case PState::M:
+                case PState::MI_K:
+                case PState::MI_A:
+                    trace(fmt::format("n{} Inv for owned p{}: protocol error, ignored", cfg_.self, p));
+                    break;
+            }
+        }
+    }
+    Message ack;
+    ack.type = MsgType::InvAck;
+    ack.id = m.id;
+    ack.file = m.file;
+    ack.range = m.range;
+    ack.to = m.from;
+    ack.session = links_[m.from].session;
+    hold(std::move(ack), std::move(tokens));
+    pump(m.file, now);
+}
+
+void Engine::on_recall(const Message& m, Time now) {
+    std::set<uint64_t> tokens;
+    if (!m.to_shared) {
+        // Only the pages leaving M for I need the kernel to drop its copy.
+        auto fit = files_.find(m.file);
+        if (fit != files_.end()) {
+            auto& pages = fit->second.pages;
+            for (auto it = pages.lower_bound(m.range.first); it != pages.end() && it->first < m.range.end(); ++it) {
+                if (it->second.state == PState::M && it->second.kernel_cached) {
+                    uint64_t tok = new_token(m.file, Range{it->first, 1}, false);
+                    tokens.insert(tok);
+                }
+            }
+        }
+    }
+    Message ack;
+    ack.type = MsgType::RecallAck;
+    ack.id = m.id;
+    ack.file = m.file;
+    ack.range = m.range;
+    ack.to = m.from;
+    ack.session = links_[m.from].session;
+    if (m.range.count > cfg_.range_pages_max) {
+        trace(fmt::format("n{} oversized {}: protocol error", cfg_.self, to_string(m)));
+        return;
+    }
+    ack.pages.resize(m.range.count);
+    for (PageIndex p = m.range.first; p < m.range.end(); ++p) {
+        Page* pg = find_page(m.file, p);
+        if (pg == nullptr) {
+            continue;
+        }
+        size_t i = p - m.range.first;
+        NodeEvent ev = m.to_shared ? NodeEvent::RecallS : NodeEvent::RecallI;
+        switch (pg->state) {
+            case PState::M:
+                ack.pages[i] = pg->data;
+                if (m.to_shared) {
+                    set_state(m.file, p, *pg, ev, PState::S);
+                } else {
+                    set_state(m.file, p, *pg, ev, PState::I);
+                    erase_page(m.file, p);
+                }
+                break;
+            case PState::MI_K:
+                ack.pages[i] = pg->data;
+                tokens.insert(pg->held_token);
+                set_state(m.file, p, *pg, ev, PState::MI_K);
+                break;
+            case PState::MI_A:
+                ack.pages[i] = pg->data;
+                set_state(m.file, p, *pg, ev, PState::MI_A);
+                break;
+            default:
+                trace(fmt::format("n{} Recall for p{} in {}: not owned", cfg_.self, p, name(pg->state)));
+                break;
+        }
+    }
+    hold(std::move(ack), std::move(tokens));
+    pump(m.file, now);
+}
+
+void Engine::on_put_ack(const Message& m, Time now) {
+    if (m.range.count > cfg_.range_pages_max) {
+        return;
+    }
+    for (PageIndex p = m.range.first; p < m.range.end(); ++p) {
+        Page* pg = find_page(m.file, p);
+        if (pg != nullptr && pg->state == PState::MI_A) {
+            set_state(m.file, p, *pg, NodeEvent::PutAck, PState::I);
+            erase_page(m.file, p);
+        }
+    }
+    pump(m.file, now);
+}
+
+void Engine::on_nack(const Message& m, Time now) {
+    if (m.status == Code::TooLate) {
+        cfile(m.file).data_lost = true;
+        trace(fmt::format("n{} reclaim of {} refused: cached writes lost", cfg_.self, to_string(m.file)));
+        return;
+    }
+    auto wit = wire_.find(m.id);
+    if (wit == wire_.end()) {
+        return;
+    }
+    WireReq w = wit->second;
+    wire_.erase(wit);
+    --links_[m.from].inflight;
+    if (w.kind == WireKind::Fsync) {
+        if (local_.count(w.local) != 0) {
+            finish_local(w.local, Status(m.status, "fsync refused by the home"));
+        }
+        return;
+    }
+    for (PageIndex p = w.range.first; p < w.range.end(); ++p) {
+        Page* pg = find_page(w.file, p);
+        if (pg == nullptr) {
+            continue;
+        }
+        if (pg->state == PState::IS_D || pg->state == PState::IM_AD) {
+            set_state(w.file, p, *pg, NodeEvent::Nack, PState::I);
+            erase_page(w.file, p);
+        } else if (pg->state == PState::SM_AD) {
+            set_state(w.file, p, *pg, NodeEvent::Nack, PState::S);
+        }
+    }
+    std::vector<uint64_t> failed;
+    for (const auto& [id, r] : local_) {
+        if (r.file == w.file && r.kind != LocalKind::Fsync && r.range.overlaps(w.range)) {
+            failed.push_back(id);
+        }
+    }
+    for (uint64_t id : failed) {
+        finish_local(id, Status(m.status, "refused by the home"));
+    }
+    pump(w.file, now);
+}
+
+void Engine::node_tick(Time now) {
+    for (NodeId h = 0; h < kMaxNodes; ++h) {
+        HomeLink& l = links_[h];
+        if (l.state != LinkState::Active) {
+            continue;
+        }
+        if (now >= l.lease_until && !l.suspended) {
+            suspend_home(h, now);
+            l.suspended = true;
+        }
+        Time period = cfg_.lease_us / 4;
+        bool due = l.renew_sent == 0 ? now - l.last_renew_sent >= period : now - l.renew_sent >= period;
+        if (due) {
+            Message m;
+            m.type = MsgType::LeaseRenew;
+            m.to = h;
+            m.session = l.session;
+            m.time = now;
+            m.file = FileId{h, 0};
+            emit_send(std::move(m));
+            l.renew_sent = now;
+            l.last_renew_sent = std::max(l.last_renew_sent, now);
+        }
+    }
+    std::vector<uint64_t> expired;
+    for (const auto& [id, r] : local_) {
+        if (r.deadline <= now) {
+            expired.push_back(id);
+        }
+    }
+    for (uint64_t id : expired) {
+        finish_local(id, Status(Code::Timeout));
+    }
+}
+
+}  // namespace vr::coherence

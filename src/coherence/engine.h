@@ -1,0 +1,292 @@
+// The coherence engine of one node: the home-side directory for the files this node exports and
+// the node-side cache controller for every file it caches (its own included). A deterministic
+// state machine: no syscalls, threads, clocks or randomness. Inputs are method calls (messages,
+// ticks, local requests, completions of effects it asked for); outputs are Effects, collected
+// with take_effects() and executed by the adapter strictly in order.
+//
+// The protocol is described in docs/design/protocol.md; the transitions it may take are the rows
+// of coherence/table.h, and every transition is checked against them.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "coherence/message.h"
+#include "coherence/table.h"
+
+namespace vr::coherence {
+
+// Planted bugs for the simulator's mutation runs (tests that prove the checkers can fail).
+// Always None in production.
+enum class Mutation : uint8_t {
+    None,
+    SkipOneInvalidation,        // the home forgets to invalidate one sharer
+    AckBeforeKernelInvalidate,  // a node acks Inv/Recall before the kernel dropped its copy
+    ForgetWritebackOnEvict,     // evicting an M page sends PutS instead of PutM(data)
+};
+
+struct EngineConfig {
+    NodeId self = 0;
+    NodeMask members = 0;  // every node of the cluster, self included
+    uint64_t node_incarnation = 1;
+    uint64_t home_incarnation = 1;  // > 1 after a restart: the home recovers first
+    uint32_t page_size = 4096;
+    uint64_t cache_pages_max = 65536;
+    Time lease_us = 2'000'000;
+    Time grace_us = 1'000'000;
+    Time request_timeout_us = 10'000'000;
+    Time join_retry_us = 500'000;
+    uint32_t inflight_per_home_max = 64;  // wire requests (GetS/GetM/Fsync) in flight per home
+    uint32_t range_pages_max = 256;       // 1 MiB of 4 KiB pages
+    uint32_t home_queue_max = 4096;       // waiting requests per exported file
+    uint32_t local_requests_max = 4096;
+    Mutation mutation = Mutation::None;
+};
+
+enum class ReadMode : uint8_t {
+    KernelFill,  // a page-cache fill (FUSE READ): the kernel will hold the pages afterwards
+    Direct,      // direct I/O or the native API: the kernel page cache is not involved
+};
+
+enum class WriteMode : uint8_t {
+    ThroughKernel,  // FUSE WRITE: the kernel updates its copy of the pages it holds
+    Direct,
+};
+
+class Engine {
+public:
+    explicit Engine(EngineConfig config);
+
+    // Announces this home (incarnation) to every member with Hello.
+    void start(Time now);
+
+    void on_message(const Message& msg, Time now);
+    void on_tick(Time now);
+    void on_kernel_invalidated(uint64_t token, Time now);
+    void on_store_synced(uint64_t token, Status status, Time now);
+    // The link to `peer` lost messages (the transport gave up, or the peer restarted).
+    void on_link_reset(NodeId peer, Time now);
+
+    // Local requests. Each completes exactly once, by a ReadDone / WriteDone / FsyncDone effect.
+    void read(uint64_t req, FileId file, Range range, ReadMode mode, Time now);
+    void write(uint64_t req, FileId file, uint64_t byte_offset, std::vector<std::byte> bytes, WriteMode mode, Time now);
+    void fsync(uint64_t req, FileId file, Time now);
+    void evict(FileId file, Range range, Time now);
+
+    std::vector<Effect> take_effects();
+
+    // --- Introspection, for the simulator's checkers, `vremote pages` and tests. ---
+    struct DirView {
+        NodeId owner = kNoNode;
+        NodeMask sharers = 0;
+        bool busy = false;
+    };
+    PState page_state(FileId file, PageIndex page) const;
+    PageBuf page_data(FileId file, PageIndex page) const;
+    bool kernel_may_cache(FileId file, PageIndex page) const;
+    // True when this node may serve the page from its cache right now (state and lease).
+    bool can_read(FileId file, PageIndex page, Time now) const;
+    bool lease_valid(NodeId home, Time now) const;
+    DirView dir_entry(uint64_t ino, PageIndex page) const;
+    // Pages of a file in the directory, with their entries (home side).
+    std::vector<std::pair<PageIndex, DirView>> dir_pages(uint64_t ino) const;
+    // Pages of a file cached on this node, with their states (node side).
+    std::vector<std::pair<PageIndex, PState>> cached_pages(FileId file) const;
+    bool quiescent() const;
+    bool recovering() const { return recovering_; }
+    uint64_t cached_page_count() const { return page_count_; }
+    const NodeId& self() const { return cfg_.self; }
+    const std::vector<uint64_t>& node_row_hits() const { return node_row_hits_; }
+    const std::vector<uint64_t>& dir_row_hits() const { return dir_row_hits_; }
+    void set_trace(std::function<void(const std::string&)> fn) { trace_ = std::move(fn); }
+
+private:
+    // ---------------- node side (cache controller) ----------------
+    struct Page {
+        PState state = PState::I;
+        bool kernel_cached = false;
+        bool referenced = false;  // CLOCK bit
+        uint64_t held_token = 0;  // kernel invalidation this page's eviction waits for
+        PageBuf data;
+    };
+    struct CachedFile {
+        std::map<PageIndex, Page> pages;
+        bool data_lost = false;  // reported by the next fsync on this node
+    };
+    enum class LinkState : uint8_t { None, Joining, Active };
+    struct HomeLink {
+        LinkState state = LinkState::None;
+        uint64_t incarnation = 0;  // last incarnation seen from this home (0: never)
+        uint64_t session = 0;
+        Time lease_until = 0;
+        Time join_sent = 0;
+        Time renew_sent = 0;       // send time of the renewal in flight (0: none)
+        Time last_renew_sent = 0;
+        bool suspended = false;  // the lease ran out and the kernel's copies were dropped
+        uint32_t inflight = 0;
+        std::vector<std::pair<FileId, std::pair<Range, std::vector<PageBuf>>>> reclaim;
+    };
+    enum class LocalKind : uint8_t { Read, Write, Fsync };
+    struct LocalReq {
+        LocalKind kind = LocalKind::Read;
+        FileId file;
+        Range range;
+        Time deadline = 0;
+        ReadMode read_mode = ReadMode::Direct;
+        WriteMode write_mode = WriteMode::Direct;
+        uint64_t byte_offset = 0;
+        std::vector<std::byte> bytes;
+        bool fsync_sent = false;
+    };
+    enum class WireKind : uint8_t { GetS, GetM, Fsync };
+    struct WireReq {
+        WireKind kind = WireKind::GetS;
+        FileId file;
+        Range range;
+        uint64_t local = 0;  // the local request (fsync only)
+    };
+    // Messages waiting for kernel invalidations (tokens) before they may be sent.
+    struct Held {
+        Message msg;
+        std::set<uint64_t> tokens;
+    };
+    struct Token {
+        FileId file;
+        std::set<PageIndex> pages;  // pages the kernel may still hold; empty = whole file
+        bool whole_file = false;
+    };
+
+    CachedFile& cfile(FileId f) { return files_[f]; }
+    Page* find_page(FileId f, PageIndex p);
+    const Page* find_page(FileId f, PageIndex p) const;
+    void set_state(FileId f, PageIndex p, Page& page, NodeEvent ev, PState next);
+    void erase_page(FileId f, PageIndex p);
+    uint64_t new_token(FileId f, Range r, bool whole_file);
+    void hold(Message msg, std::set<uint64_t> tokens);
+    void release_ready_held();
+    void complete_token(uint64_t token);
+    void prove_kernel_empty(FileId f, Range r);
+    void send_to_home(Message msg, Time now);
+    bool ensure_link(NodeId home, Time now);
+    void pump(FileId f, Time now);
+    void pump_home(NodeId home, Time now);
+    bool try_read(uint64_t id, LocalReq& r, Time now);
+    bool try_write(uint64_t id, LocalReq& r, Time now);
+    bool try_fsync(uint64_t id, LocalReq& r, Time now);
+    void issue_runs(FileId f, Range r, bool exclusive, Time now);
+    void finish_local(uint64_t id, Status st, std::vector<PageBuf> pages = {});
+    void apply_write(LocalReq& r);
+    void enforce_capacity(Time now);
+    void evict_page(FileId f, PageIndex p, Page& page, std::vector<Message>& puts_now, Time now);
+    void node_on_message(const Message& m, Time now);
+    void on_join_ack(const Message& m, Time now);
+    void on_grant(const Message& m, Time now);
+    void on_inv(const Message& m, Time now);
+    void on_recall(const Message& m, Time now);
+    void on_put_ack(const Message& m, Time now);
+    void on_nack(const Message& m, Time now);
+    void on_stale_or_hello(const Message& m, Time now);
+    void drop_home(NodeId home, Time now);
+    void suspend_home(NodeId home, Time now);
+    void node_tick(Time now);
+
+    // ---------------- home side (directory) ----------------
+    struct DirEntry {
+        NodeMask sharers = 0;
+        NodeId owner = kNoNode;
+    };
+    enum class TxnKind : uint8_t { GetS, GetM, Flush };
+    struct Waiting {
+        TxnKind kind = TxnKind::GetS;
+        NodeId from = kNoNode;
+        uint64_t session = 0;
+        uint64_t req = 0;
+        Range range;
+    };
+    struct Txn {
+        TxnKind kind = TxnKind::GetS;
+        NodeId requester = kNoNode;
+        uint64_t session = 0;
+        uint64_t req = 0;
+        uint64_t ino = 0;
+        Range range;
+        std::map<NodeId, int> pending;  // outstanding acks per node
+        bool requester_gone = false;
+        bool requester_shared_all = true;  // GetM: requester shared every page (no data needed)
+    };
+    struct HomeFile {
+        std::map<PageIndex, DirEntry> dir;
+        std::vector<uint64_t> active;  // transaction ids
+        std::deque<Waiting> waiting;
+    };
+    struct Peer {
+        uint64_t node_incarnation = 0;
+        uint64_t session = 0;  // 0: no session
+        Time last_heard = 0;
+        bool recovered = false;
+    };
+    struct PendingSync {
+        NodeId requester = kNoNode;
+        uint64_t session = 0;
+        uint64_t req = 0;
+    };
+
+    void home_on_message(const Message& m, Time now);
+    bool session_ok(const Message& m) const;
+    void reply(const Message& to, MsgType type, Message msg);
+    void on_join(const Message& m, Time now);
+    void on_request(const Message& m, Time now);
+    void on_put_s(const Message& m);
+    void on_put_m(const Message& m);
+    void on_ack(const Message& m, Time now);
+    void on_reclaim(const Message& m);
+    void try_admit(uint64_t ino, Time now);
+    void start_txn(uint64_t ino, const Waiting& w, Time now);
+    void finish_txn(uint64_t id, Time now);
+    void forget_node(NodeId n, Time now);
+    void home_tick(Time now);
+    void end_recovery(Time now);
+    void dir_set(uint64_t ino, PageIndex p, DirEntry& e, DirEvent ev, DirEntry next);
+    static DState dstate(const DirEntry& e);
+    void store_write(uint64_t ino, Range r, std::vector<PageBuf> pages);
+
+    void emit_send(Message msg);
+    void trace(const std::string& line);
+
+    EngineConfig cfg_;
+    std::vector<Effect> out_;
+    std::function<void(const std::string&)> trace_;
+    std::vector<uint64_t> node_row_hits_;
+    std::vector<uint64_t> dir_row_hits_;
+    uint64_t next_token_ = 1;
+    uint64_t next_wire_ = 1;
+    uint64_t next_txn_ = 1;
+    uint64_t next_session_ = 1;
+
+    // node side
+    std::map<FileId, CachedFile> files_;
+    uint64_t page_count_ = 0;
+    std::deque<std::pair<FileId, PageIndex>> clock_;
+    std::array<HomeLink, kMaxNodes> links_{};
+    std::map<uint64_t, LocalReq> local_;
+    std::map<uint64_t, WireReq> wire_;
+    std::deque<std::pair<uint64_t, Held>> held_;  // in creation order
+    uint64_t next_held_ = 1;
+    std::map<uint64_t, Token> tokens_;
+
+    // home side
+    std::map<uint64_t, HomeFile> hfiles_;
+    std::map<uint64_t, Txn> txns_;
+    std::array<Peer, kMaxNodes> peers_{};
+    std::map<uint64_t, PendingSync> syncs_;
+    bool recovering_ = false;
+    bool admitting_ = false;  // try_admit is running: nested calls leave the work to it
+    Time recovery_deadline_ = 0;
+    bool started_ = false;
+};
+
+}  // namespace vr::coherence
