@@ -138,6 +138,10 @@ byte dat[N * P] = BOGUS;
 byte latest[P] = 0;
 byte wcount = 0;         /* number of completed writes = value of the last write */
 byte wleft = MAXW;       /* writes that may still be issued */
+#ifndef OPS_PER_NODE
+#define OPS_PER_NODE 3   /* requests (GetS/GetM/PutS/PutM) one node may send in a run */
+#endif
+byte budget[N] = OPS_PER_NODE;
 bool stop = false;       /* set by Checker: no more local requests */
 
 /* ---------------------------------------------------------------------------------------
@@ -483,23 +487,23 @@ inline dispatch(src, me) {
   :: d_step { !stop && (ST(me, p) == S || ST(me, p) == M || ST(me, p) == SM_AD) -> \
        assert(DAT(me, p) == latest[p]); skip } \
   /* read miss: fetch */ \
-  :: d_step { !stop && ST(me, p) == I -> \
-       send(TO_HOME(me), GetS, p, 0); ST(me, p) = IS_D; check_state(); skip } \
+  :: d_step { !stop && budget[me] > 0 && ST(me, p) == I -> \
+       budget[me]--; send(TO_HOME(me), GetS, p, 0); ST(me, p) = IS_D; check_state(); skip } \
   /* write hit in M */ \
   :: d_step { !stop && wleft > 0 && ST(me, p) == M -> \
        wleft--; wcount++; DAT(me, p) = wcount; latest[p] = wcount; skip } \
   /* write from S: upgrade (the S copy stays valid) */ \
-  :: d_step { !stop && wleft > 0 && ST(me, p) == S -> \
-       wleft--; send(TO_HOME(me), GetM, p, WANT_FROM_S); ST(me, p) = SM_AD; check_state(); skip } \
+  :: d_step { !stop && budget[me] > 0 && wleft > 0 && ST(me, p) == S -> \
+       budget[me]--; wleft--; send(TO_HOME(me), GetM, p, WANT_FROM_S); ST(me, p) = SM_AD; check_state(); skip } \
   /* write from I: upgrade without a valid copy */ \
-  :: d_step { !stop && wleft > 0 && ST(me, p) == I -> \
-       wleft--; send(TO_HOME(me), GetM, p, 1); ST(me, p) = IM_AD; check_state(); skip } \
+  :: d_step { !stop && budget[me] > 0 && wleft > 0 && ST(me, p) == I -> \
+       budget[me]--; wleft--; send(TO_HOME(me), GetM, p, 1); ST(me, p) = IM_AD; check_state(); skip } \
   /* evict S */ \
-  :: d_step { !stop && ST(me, p) == S -> \
-       send(TO_HOME(me), PutS, p, 0); ST(me, p) = I; DAT(me, p) = BOGUS; check_state(); skip } \
+  :: d_step { !stop && budget[me] > 0 && ST(me, p) == S -> \
+       budget[me]--; send(TO_HOME(me), PutS, p, 0); ST(me, p) = I; DAT(me, p) = BOGUS; check_state(); skip } \
   /* evict M: write back */ \
-  :: d_step { !stop && ST(me, p) == M -> \
-       send(TO_HOME(me), PutM, p, DAT(me, p)); ST(me, p) = MI_A; check_state(); skip }
+  :: d_step { !stop && budget[me] > 0 && ST(me, p) == M -> \
+       budget[me]--; send(TO_HOME(me), PutM, p, DAT(me, p)); ST(me, p) = MI_A; check_state(); skip }
 
 
 proctype Node0() {

@@ -376,7 +376,8 @@ void Engine::on_ack(const Message& m, Time now) {
         PageIndex run_first = 0;
         auto flush = [&]() {
             if (!run.empty()) {
-                store_write(t.ino, Range{run_first, run.size()}, std::move(run));
+                Range written{run_first, run.size()};
+                store_write(t.ino, written, std::move(run));
                 run.clear();
             }
         };
@@ -530,7 +531,8 @@ void Engine::on_put_m(const Message& m) {
     PageIndex run_first = 0;
     auto flush = [&]() {
         if (!run.empty() && cfg_.mutation != Mutation::ForgetWritebackOnEvict) {
-            store_write(m.file.ino, Range{run_first, run.size()}, std::move(run));
+            Range written{run_first, run.size()};
+            store_write(m.file.ino, written, std::move(run));
         }
         run.clear();
     };

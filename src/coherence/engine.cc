@@ -228,12 +228,12 @@ void Engine::erase_page(FileId f, PageIndex p) {
     --page_count_;
 }
 
-uint64_t Engine::new_token(FileId f, Range r, bool whole_file) {
+uint64_t Engine::new_token(FileId f, Range r) {
     // Collects the pages of r the kernel may hold, clears their bits, and asks the adapter to
-    // invalidate. Returns 0 when the kernel holds none of them (nothing to wait for).
+    // invalidate them, one effect per contiguous run (so that a run never spans a page that a
+    // page-cache fill holds locked). Returns 0 when the kernel holds none of them.
     Token t;
     t.file = f;
-    t.whole_file = whole_file;
     auto fit = files_.find(f);
     if (fit != files_.end()) {
         auto& pages = fit->second.pages;
@@ -248,33 +248,100 @@ uint64_t Engine::new_token(FileId f, Range r, bool whole_file) {
         return 0;
     }
     uint64_t id = next_token_++;
-    Effect e;
-    e.kind = EffectKind::KernelInvalidate;
-    e.token = id;
-    e.file = f;
-    e.range = whole_file ? kWholeFile : Range{*t.pages.begin(), *t.pages.rbegin() - *t.pages.begin() + 1};
-    out_.push_back(std::move(e));
+    issue_invalidations(id, t);
     tokens_.emplace(id, std::move(t));
     return id;
 }
 
-void Engine::hold(Message msg, std::set<uint64_t> tokens) {
-    tokens.erase(0);
-    if (tokens.empty() || cfg_.mutation == Mutation::AckBeforeKernelInvalidate) {
-        emit_send(std::move(msg));
-        return;
+std::set<uint64_t> Engine::invalidate_kernel(FileId f, Range r) {
+    std::set<uint64_t> out;
+    for (const auto& [id, t] : tokens_) {
+        if (t.file == f) {
+            auto it = t.pages.lower_bound(r.first);
+            if (it != t.pages.end() && *it < r.end()) {
+                out.insert(id);
+            }
+        }
     }
-    held_.emplace_back(next_held_++, Held{std::move(msg), std::move(tokens)});
+    uint64_t fresh = new_token(f, r);
+    if (fresh != 0) {
+        out.insert(fresh);
+    }
+    return out;
+}
+
+void Engine::issue_invalidations(uint64_t token, Token& t) {
+    auto emit = [&](Range run) {
+        uint64_t inv = next_invalidation_++;
+        Effect e;
+        e.kind = EffectKind::KernelInvalidate;
+        e.token = inv;
+        e.file = t.file;
+        e.range = run;
+        out_.push_back(std::move(e));
+        t.effects.emplace(inv, run);
+        invalidations_.emplace(inv, token);
+    };
+    Range run{0, 0};
+    for (PageIndex p : t.pages) {
+        if (run.count != 0 && run.end() == p) {
+            ++run.count;
+            continue;
+        }
+        if (run.count != 0) {
+            emit(run);
+        }
+        run = Range{p, 1};
+    }
+    if (run.count != 0) {
+        emit(run);
+    }
+}
+
+void Engine::hold(Effect effect, std::set<uint64_t> tokens, const Held* eviction) {
+    tokens.erase(0);
+    Held h;
+    if (eviction != nullptr) {
+        h.evicts = true;
+        h.file = eviction->file;
+        h.page = eviction->page;
+    }
+    h.effect = std::move(effect);
+    h.tokens = std::move(tokens);
+    bool early = cfg_.mutation == Mutation::AckBeforeKernelInvalidate && h.effect.kind == EffectKind::Send;
+    if (h.tokens.empty() || early) {
+        h.tokens.clear();
+    }
+    held_.emplace_back(next_held_++, std::move(h));
+    release_ready_held();
+}
+
+void Engine::hold_send(Message msg, std::set<uint64_t> tokens) {
+    msg.from = cfg_.self;
+    Effect e;
+    e.kind = EffectKind::Send;
+    e.msg = std::move(msg);
+    hold(std::move(e), std::move(tokens));
 }
 
 void Engine::release_ready_held() {
     for (auto it = held_.begin(); it != held_.end();) {
-        if (it->second.tokens.empty()) {
-            emit_send(std::move(it->second.msg));
-            it = held_.erase(it);
-        } else {
+        Held& h = it->second;
+        if (!h.tokens.empty()) {
             ++it;
+            continue;
         }
+        if (h.evicts) {
+            Page* pg = find_page(h.file, h.page);
+            if (pg != nullptr && pg->state == PState::SI_K) {
+                set_state(h.file, h.page, *pg, NodeEvent::KernelDone, PState::I);
+                erase_page(h.file, h.page);
+            } else if (pg != nullptr && pg->state == PState::MI_K) {
+                set_state(h.file, h.page, *pg, NodeEvent::KernelDone, PState::MI_A);
+            }
+        }
+        out_.push_back(std::move(h.effect));
+        it = held_.erase(it);
     }
 }
 
@@ -283,57 +350,68 @@ void Engine::complete_token(uint64_t token) {
     if (tit == tokens_.end()) {
         return;
     }
-    FileId f = tit->second.file;
+    for (const auto& [inv, run] : tit->second.effects) {
+        invalidations_.erase(inv);
+    }
     tokens_.erase(tit);
     for (auto& [id, h] : held_) {
         h.tokens.erase(token);
     }
-    // Evictions waiting for this token move on; their held Put messages go out below, in order.
-    auto fit = files_.find(f);
-    if (fit != files_.end()) {
-        auto& pages = fit->second.pages;
-        for (auto it = pages.begin(); it != pages.end();) {
-            Page& pg = it->second;
-            PageIndex p = it->first;
-            ++it;
-            if (pg.held_token != token) {
-                continue;
-            }
-            pg.held_token = 0;
-            if (pg.state == PState::SI_K) {
-                set_state(f, p, pg, NodeEvent::KernelDone, PState::I);
-                erase_page(f, p);
-            } else if (pg.state == PState::MI_K) {
-                set_state(f, p, pg, NodeEvent::KernelDone, PState::MI_A);
-            }
-        }
-    }
     release_ready_held();
 }
 
-void Engine::on_kernel_invalidated(uint64_t token, Time now) {
-    auto tit = tokens_.find(token);
-    if (tit == tokens_.end()) {
-        return;  // already proven empty by a page-cache fill
+void Engine::on_kernel_invalidated(uint64_t invalidation, Time now) {
+    auto iit = invalidations_.find(invalidation);
+    if (iit == invalidations_.end()) {
+        return;  // its token was already completed (proven by page-cache fills)
     }
-    FileId f = tit->second.file;
-    complete_token(token);
-    pump(f, now);
+    uint64_t token = iit->second;
+    invalidations_.erase(iit);
+    Token& t = tokens_.at(token);
+    Range run = t.effects.at(invalidation);
+    t.effects.erase(invalidation);
+    for (auto it = t.pages.lower_bound(run.first); it != t.pages.end() && *it < run.end();) {
+        it = t.pages.erase(it);
+    }
+    if (t.pages.empty()) {
+        FileId f = t.file;
+        complete_token(token);
+        pump(f, now);
+    }
 }
 
 void Engine::prove_kernel_empty(FileId f, Range r) {
-    // A page-cache fill read of r is in flight: the kernel holds those pages locked and not up
-    // to date, so it has no valid copy of them. Invalidations waiting on them are done.
+    // A page-cache fill read of r reached us: the kernel holds those pages locked and not up to
+    // date, so it has no valid copy of them. Invalidations waiting on them need not wait, and
+    // since a running invalidation may be blocked on such a locked page, the rest of its pages
+    // are invalidated again by new effects that avoid the locked ones.
+    auto fit = files_.find(f);
+    if (fit != files_.end()) {
+        auto& pages = fit->second.pages;
+        for (auto it = pages.lower_bound(r.first); it != pages.end() && it->first < r.end(); ++it) {
+            it->second.kernel_cached = false;
+        }
+    }
     std::vector<uint64_t> done;
     for (auto& [id, t] : tokens_) {
         if (t.file != f) {
             continue;
         }
+        bool touched = false;
         for (auto it = t.pages.lower_bound(r.first); it != t.pages.end() && *it < r.end();) {
             it = t.pages.erase(it);
+            touched = true;
         }
         if (t.pages.empty()) {
             done.push_back(id);
+        } else if (touched) {
+            bool blocked = false;
+            for (const auto& [inv, run] : t.effects) {
+                blocked = blocked || run.overlaps(r);
+            }
+            if (blocked) {
+                issue_invalidations(id, t);
+            }
         }
     }
     for (uint64_t id : done) {
@@ -374,7 +452,7 @@ void Engine::suspend_home(NodeId home, Time now) {
     trace(fmt::format("n{} lease from n{} expired: suspend", cfg_.self, home));
     for (auto& [f, cf] : files_) {
         if (f.home == home) {
-            (void)new_token(f, kWholeFile, /*whole_file=*/true);
+            (void)new_token(f, kWholeFile);
         }
     }
 }
@@ -386,7 +464,8 @@ void Engine::drop_home(NodeId home, Time now) {
         if (f.home != home) {
             continue;
         }
-        tokens.insert(new_token(f, kWholeFile, /*whole_file=*/true));
+        std::set<uint64_t> t = invalidate_kernel(f, kWholeFile);
+        tokens.insert(t.begin(), t.end());
         for (auto it = cf.pages.begin(); it != cf.pages.end();) {
             Page& pg = it->second;
             PageIndex p = it->first;
@@ -402,7 +481,8 @@ void Engine::drop_home(NodeId home, Time now) {
     tokens.erase(0);
     // Messages of the old session are void.
     for (auto it = held_.begin(); it != held_.end();) {
-        it = it->second.msg.to == home ? held_.erase(it) : std::next(it);
+        bool old = it->second.effect.kind == EffectKind::Send && it->second.effect.msg.to == home;
+        it = old ? held_.erase(it) : std::next(it);
     }
     for (auto it = wire_.begin(); it != wire_.end();) {
         if (it->second.file.home == home) {
@@ -427,7 +507,7 @@ void Engine::drop_home(NodeId home, Time now) {
     m.type = MsgType::Join;
     m.to = home;
     m.incarnation = cfg_.node_incarnation;
-    hold(std::move(m), std::move(tokens));
+    hold_send(std::move(m), std::move(tokens));
 }
 
 void Engine::on_join_ack(const Message& m, Time now) {
@@ -577,7 +657,7 @@ void Engine::fsync(uint64_t req, FileId file, Time now) {
     pump(file, now);
 }
 
-void Engine::finish_local(uint64_t id, Status st, std::vector<PageBuf> pages) {
+Effect Engine::make_done(uint64_t id, Status st, std::vector<PageBuf> pages) {
     auto it = local_.find(id);
     VR_ASSERT(it != local_.end(), "finish of unknown request {}", id);
     Effect e;
@@ -597,8 +677,12 @@ void Engine::finish_local(uint64_t id, Status st, std::vector<PageBuf> pages) {
     e.range = it->second.range;
     e.status = std::move(st);
     e.pages = std::move(pages);
-    out_.push_back(std::move(e));
     local_.erase(it);
+    return e;
+}
+
+void Engine::finish_local(uint64_t id, Status st, std::vector<PageBuf> pages) {
+    out_.push_back(make_done(id, std::move(st), std::move(pages)));
 }
 
 void Engine::pump(FileId f, Time now) {
@@ -684,12 +768,14 @@ bool Engine::try_write(uint64_t id, LocalReq& r, Time now) {
             return false;
         }
     }
-    apply_write(r);
-    finish_local(id, Status::ok());
+    // A direct write leaves the kernel's copy stale: it completes once the kernel dropped it.
+    std::set<uint64_t> tokens = apply_write(r);
+    hold(make_done(id, Status::ok()), std::move(tokens));
     return true;
 }
 
-void Engine::apply_write(LocalReq& r) {
+std::set<uint64_t> Engine::apply_write(LocalReq& r) {
+    std::set<uint64_t> tokens;
     uint64_t end = r.byte_offset + r.bytes.size();
     for (PageIndex p = r.range.first; p < r.range.end(); ++p) {
         Page* pg = find_page(r.file, p);
@@ -706,8 +792,12 @@ void Engine::apply_write(LocalReq& r) {
         bool full = lo == page_start && hi == page_start + cfg_.page_size;
         if (full && r.write_mode == WriteMode::ThroughKernel) {
             pg->kernel_cached = true;  // FUSE marks a fully written page up to date
+        } else if (r.write_mode == WriteMode::Direct) {
+            std::set<uint64_t> t = invalidate_kernel(r.file, Range{p, 1});
+            tokens.insert(t.begin(), t.end());
         }
     }
+    return tokens;
 }
 
 bool Engine::try_fsync(uint64_t id, LocalReq& r, Time now) {
@@ -821,11 +911,17 @@ void Engine::evict_page(FileId f, PageIndex p, Page& pg, std::vector<Message>& p
     if (is_m) {
         m.pages.push_back(pg.data);
     }
-    uint64_t token = new_token(f, Range{p, 1}, /*whole_file=*/false);
-    if (token != 0) {
-        pg.held_token = token;
+    std::set<uint64_t> tokens = invalidate_kernel(f, Range{p, 1});
+    if (!tokens.empty()) {
         set_state(f, p, pg, NodeEvent::Evict, is_m ? PState::MI_K : PState::SI_K);
-        hold(std::move(m), {token});
+        Held ev;
+        ev.file = f;
+        ev.page = p;
+        Effect e;
+        e.kind = EffectKind::Send;
+        m.from = cfg_.self;
+        e.msg = std::move(m);
+        hold(std::move(e), std::move(tokens), &ev);
         return;
     }
     set_state(f, p, pg, NodeEvent::Evict, is_m ? PState::MI_A : PState::I);
@@ -1015,10 +1111,13 @@ void Engine::on_grant(const Message& m, Time now) {
 }
 
 void Engine::on_inv(const Message& m, Time now) {
-    std::set<uint64_t> tokens;
-    tokens.insert(new_token(m.file, m.range, /*whole_file=*/false));
+    if (m.range.count > cfg_.range_pages_max) {
+        trace(fmt::format("n{} oversized {}: protocol error", cfg_.self, to_string(m)));
+        return;
+    }
+    std::set<uint64_t> tokens = invalidate_kernel(m.file, m.range);
     auto fit = files_.find(m.file);
-    if (fit != files_.end() && m.range.count <= cfg_.range_pages_max) {
+    if (fit != files_.end()) {
         auto& pages = fit->second.pages;
         for (auto it = pages.lower_bound(m.range.first); it != pages.end() && it->first < m.range.end();) {
             PageIndex p = it->first;
@@ -1035,7 +1134,6 @@ void Engine::on_inv(const Message& m, Time now) {
                     break;
                 case PState::SI_K:
                     set_state(m.file, p, pg, NodeEvent::Inv, PState::SI_K);
-                    tokens.insert(pg.held_token);
                     break;
                 case PState::IS_D:
                 case PState::IM_AD:
@@ -1057,23 +1155,23 @@ void Engine::on_inv(const Message& m, Time now) {
     ack.range = m.range;
     ack.to = m.from;
     ack.session = links_[m.from].session;
-    hold(std::move(ack), std::move(tokens));
+    hold_send(std::move(ack), std::move(tokens));
     pump(m.file, now);
 }
 
 void Engine::on_recall(const Message& m, Time now) {
+    if (m.range.count > cfg_.range_pages_max) {
+        trace(fmt::format("n{} oversized {}: protocol error", cfg_.self, to_string(m)));
+        return;
+    }
+    // Pages leaving M for I need the kernel to drop its copy; pages already being evicted
+    // (MI_K) wait for the eviction's invalidation. A downgrade to S keeps the kernel's copy.
     std::set<uint64_t> tokens;
-    if (!m.to_shared) {
-        // Only the pages leaving M for I need the kernel to drop its copy.
-        auto fit = files_.find(m.file);
-        if (fit != files_.end()) {
-            auto& pages = fit->second.pages;
-            for (auto it = pages.lower_bound(m.range.first); it != pages.end() && it->first < m.range.end(); ++it) {
-                if (it->second.state == PState::M && it->second.kernel_cached) {
-                    uint64_t tok = new_token(m.file, Range{it->first, 1}, false);
-                    tokens.insert(tok);
-                }
-            }
+    for (PageIndex p = m.range.first; p < m.range.end(); ++p) {
+        PState s = page_state(m.file, p);
+        if ((s == PState::M && !m.to_shared) || s == PState::MI_K) {
+            std::set<uint64_t> t = invalidate_kernel(m.file, Range{p, 1});
+            tokens.insert(t.begin(), t.end());
         }
     }
     Message ack;
@@ -1083,10 +1181,6 @@ void Engine::on_recall(const Message& m, Time now) {
     ack.range = m.range;
     ack.to = m.from;
     ack.session = links_[m.from].session;
-    if (m.range.count > cfg_.range_pages_max) {
-        trace(fmt::format("n{} oversized {}: protocol error", cfg_.self, to_string(m)));
-        return;
-    }
     ack.pages.resize(m.range.count);
     for (PageIndex p = m.range.first; p < m.range.end(); ++p) {
         Page* pg = find_page(m.file, p);
@@ -1107,7 +1201,6 @@ void Engine::on_recall(const Message& m, Time now) {
                 break;
             case PState::MI_K:
                 ack.pages[i] = pg->data;
-                tokens.insert(pg->held_token);
                 set_state(m.file, p, *pg, ev, PState::MI_K);
                 break;
             case PState::MI_A:
@@ -1119,7 +1212,7 @@ void Engine::on_recall(const Message& m, Time now) {
                 break;
         }
     }
-    hold(std::move(ack), std::move(tokens));
+    hold_send(std::move(ack), std::move(tokens));
     pump(m.file, now);
 }
 

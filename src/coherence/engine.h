@@ -66,7 +66,8 @@ public:
 
     void on_message(const Message& msg, Time now);
     void on_tick(Time now);
-    void on_kernel_invalidated(uint64_t token, Time now);
+    // `invalidation` is the id of a KernelInvalidate effect (Effect::token).
+    void on_kernel_invalidated(uint64_t invalidation, Time now);
     void on_store_synced(uint64_t token, Status status, Time now);
     // The link to `peer` lost messages (the transport gave up, or the peer restarted).
     void on_link_reset(NodeId peer, Time now);
@@ -110,7 +111,6 @@ private:
         PState state = PState::I;
         bool kernel_cached = false;
         bool referenced = false;  // CLOCK bit
-        uint64_t held_token = 0;  // kernel invalidation this page's eviction waits for
         PageBuf data;
     };
     struct CachedFile {
@@ -149,15 +149,23 @@ private:
         Range range;
         uint64_t local = 0;  // the local request (fsync only)
     };
-    // Messages waiting for kernel invalidations (tokens) before they may be sent.
+    // Effects (messages to send, completions of direct writes) waiting for kernel
+    // invalidations before they may happen.
     struct Held {
-        Message msg;
+        Effect effect;
         std::set<uint64_t> tokens;
+        // An eviction's Put: when it is released the page moves on (SI_K -> I, MI_K -> MI_A).
+        bool evicts = false;
+        FileId file;
+        PageIndex page = 0;
     };
+    // One logical invalidation: the pages the kernel may still hold. It is done when every page
+    // was either covered by a completed KernelInvalidate effect or proven empty by a page-cache
+    // fill. Each KernelInvalidate effect covers one run of pages and has its own id.
     struct Token {
         FileId file;
-        std::set<PageIndex> pages;  // pages the kernel may still hold; empty = whole file
-        bool whole_file = false;
+        std::set<PageIndex> pages;
+        std::map<uint64_t, Range> effects;  // invalidation id -> run, still running
     };
 
     CachedFile& cfile(FileId f) { return files_[f]; }
@@ -165,8 +173,13 @@ private:
     const Page* find_page(FileId f, PageIndex p) const;
     void set_state(FileId f, PageIndex p, Page& page, NodeEvent ev, PState next);
     void erase_page(FileId f, PageIndex p);
-    uint64_t new_token(FileId f, Range r, bool whole_file);
-    void hold(Message msg, std::set<uint64_t> tokens);
+    uint64_t new_token(FileId f, Range r);
+    // Invalidates what the kernel may hold of r and returns every token the kernel copies of
+    // r wait for: the new one and any still pending from earlier steps.
+    std::set<uint64_t> invalidate_kernel(FileId f, Range r);
+    void issue_invalidations(uint64_t token, Token& t);
+    void hold(Effect effect, std::set<uint64_t> tokens, const Held* eviction = nullptr);
+    void hold_send(Message msg, std::set<uint64_t> tokens);
     void release_ready_held();
     void complete_token(uint64_t token);
     void prove_kernel_empty(FileId f, Range r);
@@ -178,8 +191,9 @@ private:
     bool try_write(uint64_t id, LocalReq& r, Time now);
     bool try_fsync(uint64_t id, LocalReq& r, Time now);
     void issue_runs(FileId f, Range r, bool exclusive, Time now);
+    Effect make_done(uint64_t id, Status st, std::vector<PageBuf> pages = {});
     void finish_local(uint64_t id, Status st, std::vector<PageBuf> pages = {});
-    void apply_write(LocalReq& r);
+    std::set<uint64_t> apply_write(LocalReq& r);
     void enforce_capacity(Time now);
     void evict_page(FileId f, PageIndex p, Page& page, std::vector<Message>& puts_now, Time now);
     void node_on_message(const Message& m, Time now);
@@ -277,6 +291,8 @@ private:
     std::deque<std::pair<uint64_t, Held>> held_;  // in creation order
     uint64_t next_held_ = 1;
     std::map<uint64_t, Token> tokens_;
+    std::map<uint64_t, uint64_t> invalidations_;  // invalidation id -> token
+    uint64_t next_invalidation_ = 1;
 
     // home side
     std::map<uint64_t, HomeFile> hfiles_;
