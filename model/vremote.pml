@@ -157,20 +157,25 @@ byte txReq[P] = 0;       /* requester r */
 bool txWant[P] = false;  /* r said it wants data (only used by BUG_DATAM_BY_FLAG) */
 byte invWait[P] = 0;     /* nodes whose InvAck is still awaited */
 byte recWait[P] = NONE;  /* node whose RecallAck is still awaited */
-/* the per-file FIFO wait queue; entry = want*16 + getm*8 + node*2 + page */
-#define QMAX (N * P)
-byte q[QMAX];
-byte qlen = 0;
-#define QE(want, getm, n, p) ((want) * 16 + (getm) * 8 + (n) * 2 + (p))
-#define QE_PAGE(e) ((e) & 1)
-#define QE_NODE(e) (((e) >> 1) & 3)
-#define QE_GETM(e) (((e) >> 3) & 1)
-#define QE_WANT(e) (((e) >> 4) & 1)
+/* The wait queue.  The doc keeps one FIFO per file and admits an entry "when no page of its
+ * range is busy and no earlier waiting request overlaps it".  With one-page ranges two
+ * requests overlap iff they are for the same page, so that is exactly one FIFO per page;
+ * the model keeps one per page (same behaviour, fewer states: the relative order of
+ * waiting requests for different pages is irrelevant).  Each node has at most one request
+ * per page outstanding, so N entries per page suffice (asserted).
+ * Entry = want*8 + getm*4 + node. */
+#define QP N
+byte q[P * QP];
+byte qlen[P] = 0;
+#define QE(want, getm, n) ((want) * 8 + (getm) * 4 + (n))
+#define QE_NODE(e) ((e) & 3)
+#define QE_GETM(e) (((e) >> 2) & 1)
+#define QE_WANT(e) (((e) >> 3) & 1)
 
 /* Scratch variables of one d_step (written before being read in every step, so they are
  * not part of the state vector). */
 hidden mtype mt;
-hidden byte pg, val, x, r, k, j, e, found, want;
+hidden byte pg, val, x, r, k, j, e, want;
 
 inline send(ch, t, p, v) {
   assert(nfull(ch));     /* links never fill up: a node never blocks on a send */
@@ -279,8 +284,8 @@ inline node_recv(me) {
 /* Home side.                                                                             */
 /* ------------------------------------------------------------------------------------- */
 
-/* Admit request (r, getm, want) for page pg: send Inv / Recall; the grant follows when no
- * ack is awaited (try_complete). */
+/* Admit the request in `e` for page p: send Inv / Recall; the grant follows when no ack is
+ * awaited (try_complete). */
 inline admit(p) {
   busy[p] = true;
   txGetM[p] = QE_GETM(e);
@@ -351,50 +356,21 @@ inline grant(p) {
   busy[p] = false
 }
 
-/* Admit waiting requests in FIFO order: an entry is admitted when its page is not busy and
- * no earlier waiting entry is for the same page.  Admitting may complete at once (no acks
- * needed), which frees the page for the next entry, hence the loop. */
-inline drain_queue() {
+/* Admit the waiting requests of page p in FIFO order while the page is free.  Admitting
+ * may complete at once (no acks needed), which frees the page for the next entry. */
+inline drain_queue(p) {
   do
-  :: true ->
-     found = QMAX;
-     j = 0;
-     do
-     :: j < qlen && found == QMAX ->
-        if
-        :: !busy[QE_PAGE(q[j])] ->
-           /* no earlier entry for the same page? */
-           k = 0;
-           do
-           :: k < j && QE_PAGE(q[k]) != QE_PAGE(q[j]) -> k++
-           :: else -> break
-           od;
-           if
-           :: k == j -> found = j
-           :: else -> skip
-           fi
-        :: else -> skip
-        fi;
-        j++
-     :: else -> break
-     od;
+  :: !busy[p] && qlen[p] > 0 ->
+     e = q[p * QP];
+     for (j : 1 .. QP - 1) { q[p * QP + j - 1] = q[p * QP + j] };
+     q[p * QP + QP - 1] = 0;
+     qlen[p]--;
+     admit(p);
      if
-     :: found == QMAX -> break
-     :: else ->
-        e = q[found];
-        j = found;                         /* remove entry `found`, keep the order */
-        do
-        :: j + 1 < qlen -> q[j] = q[j + 1]; j++
-        :: else -> break
-        od;
-        qlen--;
-        q[qlen] = 0;
-        admit(QE_PAGE(e));
-        if
-        :: invWait[QE_PAGE(e)] == 0 && recWait[QE_PAGE(e)] == NONE -> grant(QE_PAGE(e))
-        :: else -> skip
-        fi
+     :: invWait[p] == 0 && recWait[p] == NONE -> grant(p)
+     :: else -> skip
      fi
+  :: else -> break
   od
 }
 
@@ -402,7 +378,7 @@ inline try_complete(p) {
   if
   :: invWait[p] == 0 && recWait[p] == NONE ->
      grant(p);
-     drain_queue()
+     drain_queue(p)
   :: else -> skip
   fi
 }
@@ -412,10 +388,10 @@ inline dir_recv(src) {
   if
   :: mt == GetS || mt == GetM ->
      /* queued behind anything waiting, then admitted in FIFO order */
-     assert(qlen < QMAX);
-     q[qlen] = QE(val, (mt == GetM), src, pg);
-     qlen++;
-     drain_queue()
+     assert(qlen[pg] < QP);
+     q[pg * QP + qlen[pg]] = QE(val, (mt == GetM), src);
+     qlen[pg]++;
+     drain_queue(pg)
   :: mt == PutS ->                          /* never queued; no-op if already removed */
      sharers[pg] = sharers[pg] & ~(1 << src)
   :: mt == PutM ->                          /* never queued */
@@ -551,9 +527,8 @@ active proctype Checker() {
 #ifdef SPLIT_LOOPBACK
     assert(len(link[5]) == 0);
 #endif
-    assert(qlen == 0);
     for (x : 0 .. P - 1) {
-      assert(!busy[x]);
+      assert(!busy[x] && qlen[x] == 0);
       for (k : 0 .. N - 1) {
         /* no request stuck; directory equals the nodes (doc 7.4) */
         assert(ST(k, x) == I || ST(k, x) == S || ST(k, x) == M);

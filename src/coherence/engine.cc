@@ -612,7 +612,6 @@ void Engine::write(uint64_t req,
                    FileId file,
                    uint64_t byte_offset,
                    std::vector<std::byte> bytes,
-                   WriteMode mode,
                    Time now) {
     bool bad = bytes.empty() || byte_offset + bytes.size() < byte_offset || file.home >= kMaxNodes ||
                (cfg_.members & bit(file.home)) == 0 || local_.count(req) != 0;
@@ -631,7 +630,6 @@ void Engine::write(uint64_t req,
     PageIndex last = (byte_offset + bytes.size() - 1) / cfg_.page_size;
     r.range = Range{first, last - first + 1};
     r.deadline = now + cfg_.request_timeout_us;
-    r.write_mode = mode;
     r.byte_offset = byte_offset;
     r.bytes = std::move(bytes);
     local_.emplace(req, std::move(r));
@@ -768,14 +766,17 @@ bool Engine::try_write(uint64_t id, LocalReq& r, Time now) {
             return false;
         }
     }
-    // A direct write leaves the kernel's copy stale: it completes once the kernel dropped it.
-    std::set<uint64_t> tokens = apply_write(r);
-    hold(make_done(id, Status::ok()), std::move(tokens));
+    if (!invalidate_kernel(r.file, r.range).empty()) {
+        // The kernel's copy would go stale: it is dropped first, and the write applies when
+        // that is done (on_kernel_invalidated pumps this request again).
+        return false;
+    }
+    apply_write(r);
+    finish_local(id, Status::ok());
     return true;
 }
 
-std::set<uint64_t> Engine::apply_write(LocalReq& r) {
-    std::set<uint64_t> tokens;
+void Engine::apply_write(LocalReq& r) {
     uint64_t end = r.byte_offset + r.bytes.size();
     for (PageIndex p = r.range.first; p < r.range.end(); ++p) {
         Page* pg = find_page(r.file, p);
@@ -789,15 +790,7 @@ std::set<uint64_t> Engine::apply_write(LocalReq& r) {
         std::memcpy(buf->data() + (lo - page_start), r.bytes.data() + (lo - r.byte_offset), hi - lo);
         pg->data = std::move(buf);
         pg->referenced = true;
-        bool full = lo == page_start && hi == page_start + cfg_.page_size;
-        if (full && r.write_mode == WriteMode::ThroughKernel) {
-            pg->kernel_cached = true;  // FUSE marks a fully written page up to date
-        } else if (r.write_mode == WriteMode::Direct) {
-            std::set<uint64_t> t = invalidate_kernel(r.file, Range{p, 1});
-            tokens.insert(t.begin(), t.end());
-        }
     }
-    return tokens;
 }
 
 bool Engine::try_fsync(uint64_t id, LocalReq& r, Time now) {
@@ -931,7 +924,8 @@ void Engine::evict_page(FileId f, PageIndex p, Page& pg, std::vector<Message>& p
     // Batch contiguous immediate puts of the same kind into one message.
     if (!puts_now.empty()) {
         Message& last = puts_now.back();
-        if (last.type == m.type && last.file == f && last.range.end() == p) {
+        if (last.type == m.type && last.file == f && last.range.end() == p &&
+            last.range.count < cfg_.range_pages_max) {
             ++last.range.count;
             if (is_m) {
                 last.pages.push_back(m.pages[0]);

@@ -52,11 +52,6 @@ enum class ReadMode : uint8_t {
     Direct,      // direct I/O or the native API: the kernel page cache is not involved
 };
 
-enum class WriteMode : uint8_t {
-    ThroughKernel,  // FUSE WRITE: the kernel updates its copy of the pages it holds
-    Direct,
-};
-
 class Engine {
 public:
     explicit Engine(EngineConfig config);
@@ -74,7 +69,10 @@ public:
 
     // Local requests. Each completes exactly once, by a ReadDone / WriteDone / FsyncDone effect.
     void read(uint64_t req, FileId file, Range range, ReadMode mode, Time now);
-    void write(uint64_t req, FileId file, uint64_t byte_offset, std::vector<std::byte> bytes, WriteMode mode, Time now);
+    // Writes are direct: the kernel's copy of the pages is dropped before the write applies, so
+    // no reader on this node can see the write before the cluster has ordered it. (A FUSE
+    // write through the page cache would expose it early; see docs/design/protocol.md §2.)
+    void write(uint64_t req, FileId file, uint64_t byte_offset, std::vector<std::byte> bytes, Time now);
     void fsync(uint64_t req, FileId file, Time now);
     void evict(FileId file, Range range, Time now);
 
@@ -137,7 +135,6 @@ private:
         Range range;
         Time deadline = 0;
         ReadMode read_mode = ReadMode::Direct;
-        WriteMode write_mode = WriteMode::Direct;
         uint64_t byte_offset = 0;
         std::vector<std::byte> bytes;
         bool fsync_sent = false;
@@ -193,7 +190,7 @@ private:
     void issue_runs(FileId f, Range r, bool exclusive, Time now);
     Effect make_done(uint64_t id, Status st, std::vector<PageBuf> pages = {});
     void finish_local(uint64_t id, Status st, std::vector<PageBuf> pages = {});
-    std::set<uint64_t> apply_write(LocalReq& r);
+    void apply_write(LocalReq& r);
     void enforce_capacity(Time now);
     void evict_page(FileId f, PageIndex p, Page& page, std::vector<Message>& puts_now, Time now);
     void node_on_message(const Message& m, Time now);

@@ -135,10 +135,6 @@ struct Client {
     size_t hist = 0;  // current op in history
     int parts = 0;    // engine requests outstanding
     bool failed = false;
-    // Kernel-path writes: what to do with the kernel copy on completion.
-    uint64_t write_offset = 0;
-    std::vector<std::byte> write_bytes;
-    bool write_through_kernel = false;
 };
 
 struct KInv {
@@ -356,6 +352,7 @@ void Sim::on_effect(int n, Effect& e) {
         }
         case EffectKind::KernelInvalidate: {
             node.kinvs[e.token] = KInv{file_index(e.file), e.range};
+            trace(fmt::format("n{} kernel: invalidate #{} {} {}", n, e.token, coherence::to_string(e.file), coherence::to_string(e.range)));
             Event ev;
             ev.t = now_ + static_cast<Time>(rnd(5, kKernelInvalMax));
             ev.kind = Ev::KInvDone;
@@ -427,31 +424,10 @@ void Sim::on_client_done(int n, int client, const Effect& e) {
                     const PageBuf& buf = e.pages[p - e.range.first];
                     if (fill) {
                         node.kernel[{h.file, p}] = buf;
+                        trace(fmt::format("n{} kernel: fill of file {} p{} done = {}/{}", n, h.file, p, slot_value(buf, 0), slot_value(buf, 1)));
                     }
                     for (uint32_t s = 0; s < kSlots; ++s) {
                         h.regs.emplace_back(reg(h.file, p, s), slot_value(buf, s));
-                    }
-                }
-            }
-            break;
-        }
-        case EffectKind::WriteDone: {
-            if (ok) {
-                if (c.write_through_kernel) {
-                    uint64_t end = c.write_offset + c.write_bytes.size();
-                    for (PageIndex p = c.write_offset / kPageSize; p * kPageSize < end; ++p) {
-                        uint64_t lo = std::max<uint64_t>(p * kPageSize, c.write_offset);
-                        uint64_t hi = std::min<uint64_t>((p + 1) * kPageSize, end);
-                        auto kit = node.kernel.find({h.file, p});
-                        bool full = hi - lo == kPageSize;
-                        if (kit == node.kernel.end() && !full) {
-                            continue;
-                        }
-                        auto buf = kit != node.kernel.end() && kit->second
-                                       ? std::make_shared<std::vector<std::byte>>(*kit->second)
-                                       : std::make_shared<std::vector<std::byte>>(kPageSize);
-                        std::memcpy(buf->data() + (lo - p * kPageSize), c.write_bytes.data() + (lo - c.write_offset), hi - lo);
-                        node.kernel[{h.file, p}] = buf;
                     }
                 }
             }
@@ -559,7 +535,12 @@ void Sim::client_step(int n, int client) {
     if (dice < 10) {
         // The kernel drops pages on its own (memory pressure); the engine is not told.
         for (auto it = node.kernel.begin(); it != node.kernel.end();) {
-            it = chance(0.3) ? node.kernel.erase(it) : std::next(it);
+            if (chance(0.3)) {
+                trace(fmt::format("n{} kernel: reclaims file {} p{}", n, it->first.first, it->first.second));
+                it = node.kernel.erase(it);
+            } else {
+                ++it;
+            }
         }
         schedule_step(n, client, static_cast<Time>(rnd(0, 2000)));
         return;
@@ -598,8 +579,10 @@ void Sim::start_read(int n, Client& c) {
         return;
     }
     // Through the kernel: cached pages are read at once; each run of missing pages becomes one
-    // page-cache fill (the kernel locks those pages until the fill completes).
-    std::vector<Range> runs;
+    // page-cache fill (the kernel locks those pages until the fill completes). A page that
+    // another fill holds locked is not filled twice: Linux readahead skips it and the reader
+    // waits for that fill; we model the wait as a direct read of those pages.
+    std::vector<std::pair<Range, bool>> runs;  // (run, is_fill)
     for (PageIndex p = first; p < first + count; ++p) {
         auto it = node.kernel.find({h.file, p});
         if (it != node.kernel.end()) {
@@ -608,10 +591,14 @@ void Sim::start_read(int n, Client& c) {
             }
             continue;
         }
-        if (!runs.empty() && runs.back().end() == p) {
-            ++runs.back().count;
+        bool locked = false;
+        for (const auto& [req, fill] : node.fills) {
+            locked = locked || (fill.file == h.file && fill.range.contains(p));
+        }
+        if (!runs.empty() && runs.back().first.end() == p && runs.back().second == !locked) {
+            ++runs.back().first.count;
         } else {
-            runs.push_back(Range{p, 1});
+            runs.emplace_back(Range{p, 1}, !locked);
         }
     }
     if (runs.empty()) {
@@ -620,14 +607,20 @@ void Sim::start_read(int n, Client& c) {
     }
     c.parts = static_cast<int>(runs.size());
     std::vector<uint64_t> reqs;
-    for (const Range& r : runs) {
+    for (const auto& [r, is_fill] : runs) {
         uint64_t req = next_req_++;
         node.reqs[req] = c.id;
-        node.fills[req] = Fill{h.file, r, c.id};
+        if (is_fill) {
+            node.fills[req] = Fill{h.file, r, c.id};
+        }
         reqs.push_back(req);
     }
     for (size_t i = 0; i < runs.size(); ++i) {
-        node.eng->read(reqs[i], fid, runs[i], coherence::ReadMode::KernelFill, now_);
+        auto [r, is_fill] = runs[i];
+        if (is_fill) {
+            trace(fmt::format("n{} kernel: fill of file {} {} starts", n, h.file, coherence::to_string(r)));
+        }
+        node.eng->read(reqs[i], fid, r, is_fill ? coherence::ReadMode::KernelFill : coherence::ReadMode::Direct, now_);
         drain(n);
         if (!node.up) {
             return;
@@ -660,18 +653,10 @@ void Sim::start_write(int n, Client& c) {
         uint64_t abs = offset + off;
         h.regs.emplace_back(reg(h.file, abs / kPageSize, static_cast<uint32_t>((abs % kPageSize) / 8)), value);
     }
-    c.write_offset = offset;
-    c.write_bytes = bytes;
-    c.write_through_kernel = chance(0.7);
     uint64_t req = next_req_++;
     node.reqs[req] = c.id;
     c.parts = 1;
-    node.eng->write(req,
-                    file_id(h.file),
-                    offset,
-                    std::move(bytes),
-                    c.write_through_kernel ? coherence::WriteMode::ThroughKernel : coherence::WriteMode::Direct,
-                    now_);
+    node.eng->write(req, file_id(h.file), offset, std::move(bytes), now_);
     drain(n);
 }
 
@@ -1129,6 +1114,7 @@ SimReport Sim::run() {
                     for (PageIndex p = it->second.range.first; p < it->second.range.end() && p < static_cast<PageIndex>(o_.pages); ++p) {
                         node.kernel.erase({it->second.file, p});
                     }
+                    trace(fmt::format("n{} kernel: invalidate #{} done", e.node, e.a));
                     node.kinvs.erase(it);
                     node.eng->on_kernel_invalidated(e.a, now_);
                     drain(e.node);
