@@ -386,8 +386,11 @@ void Engine::on_ack(const Message& m, Time now) {
             const PageBuf& data = m.pages[p - m.range.first];
             DirEvent ev = to_shared ? DirEvent::RecallAckS : DirEvent::RecallAckI;
             if (eit == hf.dir.end() || eit->second.owner != m.from || !data) {
-                if (eit != hf.dir.end() && eit->second.owner != m.from) {
-                    dir_set(t.ino, p, eit->second, ev, eit->second);
+                // The owner already wrote it back (its PutM crossed the recall): ignore the data.
+                DirEntry none;
+                DirEntry& e = eit == hf.dir.end() ? none : eit->second;
+                if (e.owner != m.from) {
+                    dir_set(t.ino, p, e, ev, e);
                 }
                 flush();
                 continue;
@@ -502,14 +505,12 @@ void Engine::on_put_s(const Message& m) {
     if (m.range.count > cfg_.range_pages_max) {
         return;
     }
-    auto fit = hfiles_.find(m.file.ino);
-    if (fit == hfiles_.end()) {
-        return;
-    }
-    auto& dir = fit->second.dir;
+    auto& dir = hfiles_[m.file.ino].dir;
     for (PageIndex p = m.range.first; p < m.range.end(); ++p) {
         auto eit = dir.find(p);
         if (eit == dir.end()) {
+            DirEntry none;  // an Inv crossed it: already gone
+            dir_set(m.file.ino, p, none, DirEvent::PutS, none);
             continue;
         }
         DirEntry next = eit->second;
@@ -540,9 +541,10 @@ void Engine::on_put_m(const Message& m) {
         auto eit = hf.dir.find(p);
         const PageBuf& data = m.pages[p - m.range.first];
         if (eit == hf.dir.end() || eit->second.owner != m.from || !data) {
-            if (eit != hf.dir.end()) {
-                dir_set(m.file.ino, p, eit->second, DirEvent::PutM, eit->second);
-            }
+            // Not the owner any more (recalled, or forgotten): discard the data.
+            DirEntry none;
+            DirEntry& e = eit == hf.dir.end() ? none : eit->second;
+            dir_set(m.file.ino, p, e, DirEvent::PutM, e);
             flush();
             continue;
         }

@@ -798,7 +798,7 @@ bool Engine::try_fsync(uint64_t id, LocalReq& r, Time now) {
         return false;
     }
     NodeId h = r.file.home;
-    if (!ensure_link(h, now) || links_[h].inflight >= cfg_.inflight_per_home_max) {
+    if (!ensure_link(h, now) || links_[h].inflight >= cfg_.inflight_per_home_max || links_[h].busy_until != 0) {
         return false;
     }
     CachedFile& cf = cfile(r.file);
@@ -832,6 +832,11 @@ void Engine::issue_runs(FileId f, Range range, bool exclusive, Time now) {
             return s == PState::I || (exclusive && s == PState::S);
         };
         if (!needs(p)) {
+            Page* pg = find_page(f, p);
+            if (pg != nullptr && pg->state != PState::S && pg->state != PState::M) {
+                // Already on its way (or leaving): wait for it.
+                set_state(f, p, *pg, exclusive ? NodeEvent::Write : NodeEvent::Read, pg->state);
+            }
             ++p;
             continue;
         }
@@ -839,8 +844,8 @@ void Engine::issue_runs(FileId f, Range range, bool exclusive, Time now) {
         while (p < range.end() && needs(p) && p - run_first < cfg_.range_pages_max) {
             ++p;
         }
-        if (l.inflight >= cfg_.inflight_per_home_max) {
-            return;  // back-pressure: retried when a request completes
+        if (l.inflight >= cfg_.inflight_per_home_max || l.busy_until != 0) {
+            return;  // back-pressure: retried when a request completes or the back-off ends
         }
         Range run{run_first, p - run_first};
         uint64_t wid = next_wire_++;
@@ -1110,6 +1115,12 @@ void Engine::on_inv(const Message& m, Time now) {
         return;
     }
     std::set<uint64_t> tokens = invalidate_kernel(m.file, m.range);
+    for (PageIndex p = m.range.first; p < m.range.end(); ++p) {
+        if (find_page(m.file, p) == nullptr) {
+            Page absent;  // evicted already: nothing to drop, ack at once
+            set_state(m.file, p, absent, NodeEvent::Inv, PState::I);
+        }
+    }
     auto fit = files_.find(m.file);
     if (fit != files_.end()) {
         auto& pages = fit->second.pages;
@@ -1238,7 +1249,11 @@ void Engine::on_nack(const Message& m, Time now) {
     wire_.erase(wit);
     --links_[m.from].inflight;
     if (w.kind == WireKind::Fsync) {
-        if (local_.count(w.local) != 0) {
+        auto lit = local_.find(w.local);
+        if (lit != local_.end() && m.status == Code::Busy) {
+            lit->second.fsync_sent = false;
+            links_[m.from].busy_until = now + cfg_.busy_backoff_us;
+        } else if (lit != local_.end()) {
             finish_local(w.local, Status(m.status, "fsync refused by the home"));
         }
         return;
@@ -1254,6 +1269,12 @@ void Engine::on_nack(const Message& m, Time now) {
         } else if (pg->state == PState::SM_AD) {
             set_state(w.file, p, *pg, NodeEvent::Nack, PState::S);
         }
+    }
+    if (m.status == Code::Busy) {
+        // Throttled, not failed: the requests are sent again after a back-off, until their
+        // own deadlines.
+        links_[m.from].busy_until = now + cfg_.busy_backoff_us;
+        return;
     }
     std::vector<uint64_t> failed;
     for (const auto& [id, r] : local_) {
@@ -1272,6 +1293,10 @@ void Engine::node_tick(Time now) {
         HomeLink& l = links_[h];
         if (l.state != LinkState::Active) {
             continue;
+        }
+        if (l.busy_until != 0 && now >= l.busy_until) {
+            l.busy_until = 0;
+            pump_home(h, now);
         }
         if (now >= l.lease_until && !l.suspended) {
             suspend_home(h, now);

@@ -39,7 +39,7 @@ struct EngineConfig {
     Time lease_us = 2'000'000;
     Time grace_us = 1'000'000;
     Time request_timeout_us = 10'000'000;
-    Time join_retry_us = 500'000;
+    Time busy_backoff_us = 2'000;  // wait after a Busy refusal before asking that home again
     uint32_t inflight_per_home_max = 64;  // wire requests (GetS/GetM/Fsync) in flight per home
     uint32_t range_pages_max = 256;       // 1 MiB of 4 KiB pages
     uint32_t home_queue_max = 4096;       // waiting requests per exported file
@@ -125,6 +125,7 @@ private:
         Time renew_sent = 0;       // send time of the renewal in flight (0: none)
         Time last_renew_sent = 0;
         bool suspended = false;  // the lease ran out and the kernel's copies were dropped
+        Time busy_until = 0;     // the home refused with Busy: no new requests before then
         uint32_t inflight = 0;
         std::vector<std::pair<FileId, std::pair<Range, std::vector<PageBuf>>>> reclaim;
     };

@@ -117,9 +117,9 @@ constexpr NodeRow kNodeRows[] = {
 
     {P::MI_A, E::PutAck, P::I, "forget the page"},
 
-    {P::IS_D, E::Nack, P::I, "fail the waiting requests"},
-    {P::IM_AD, E::Nack, P::I, "fail the waiting requests"},
-    {P::SM_AD, E::Nack, P::S, "fail the waiting requests"},
+    {P::IS_D, E::Nack, P::I, "Busy: retry after a back-off; other errors fail the waiting requests"},
+    {P::IM_AD, E::Nack, P::I, "as above"},
+    {P::SM_AD, E::Nack, P::S, "as above"},
 
     {P::S, E::Drop, P::I, "discard"},
     {P::M, E::Drop, P::I, "reclaim to a restarted home, or mark the file's data lost"},
@@ -151,11 +151,11 @@ constexpr DirRow kDirRows[] = {
     {D::Sh, DE::PutS, D::U, "remove the last sharer"},
     {D::U, DE::PutS, D::U, "stale (Inv crossed it): no-op"},
     {D::Mo, DE::PutS, D::Mo, "stale: no-op"},
+    {D::Mo, DE::PutM, D::Mo, "another node owns it now: discard data; PutAck"},
     {D::Mo, DE::PutM, D::U, "write back; PutAck"},
     {D::U, DE::PutM, D::U, "not the owner (recalled or forgotten): discard data; PutAck"},
     {D::Sh, DE::PutM, D::Sh, "not the owner: discard data; PutAck"},
     {D::Mo, DE::Forget, D::U, "the owner's unsynced data is lost; revert to the store"},
-    {D::Mo, DE::Forget, D::Mo, "another node owns it"},
     {D::Sh, DE::Forget, D::Sh, "other sharers remain"},
     {D::Sh, DE::Forget, D::U, "the last sharer is gone"},
 };

@@ -263,6 +263,7 @@ void Sim::make_engine(int n) {
     cfg.request_timeout_us = kRequestTimeout;
     cfg.inflight_per_home_max = 4;
     cfg.range_pages_max = 4;
+    cfg.home_queue_max = o_.seed % 2 == 0 ? 2 : 64;  // small queues: Busy refusals get exercised
     cfg.mutation = o_.mutation;
     nodes_[n].eng = std::make_unique<Engine>(cfg);
     nodes_[n].eng->set_trace([this](const std::string& line) { trace(line); });

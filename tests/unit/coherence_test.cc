@@ -35,7 +35,7 @@ std::vector<std::byte> bytes_of(uint64_t v, size_t n = kPage) {
 }
 
 struct Bus {
-    explicit Bus(int nodes, uint64_t range_max = 256) {
+    explicit Bus(int nodes, uint64_t range_max = 256, uint32_t queue_max = 4096) {
         for (int n = 0; n < nodes; ++n) {
             EngineConfig c;
             c.self = static_cast<NodeId>(n);
@@ -45,6 +45,7 @@ struct Bus {
             c.lease_us = 1000;
             c.grace_us = 500;
             c.request_timeout_us = 100'000;
+            c.home_queue_max = queue_max;
             cfgs.push_back(c);
             engines.push_back(std::make_unique<Engine>(c));
         }
@@ -404,6 +405,31 @@ TEST(Engine, HostileMessagesAreRefusedWithoutHarm) {
     bus.at(1).on_message(inv, bus.now);
     bus.collect(1);
     EXPECT_EQ(bus.at(1).page_state(kFile, 0), PState::S);
+}
+
+TEST(Engine, AFullHomeQueueThrottlesWithBusyAndLosesNothing) {
+    Bus bus(4, 256, /*queue_max=*/1);
+    bus.at(3).write(1, kFile, 0, bytes_of(3), bus.now);
+    bus.collect(3);
+    bus.settle();
+    // Node 1's fetch is admitted (recalling from node 3); node 2's waits; node 0's is refused.
+    bus.at(1).read(2, kFile, Range{0, 1}, ReadMode::Direct, bus.now);
+    bus.at(2).read(3, kFile, Range{0, 1}, ReadMode::Direct, bus.now);
+    bus.at(0).read(4, kFile, Range{0, 1}, ReadMode::Direct, bus.now);
+    bus.collect(1);
+    bus.collect(2);
+    bus.collect(0);
+    bus.settle();
+    EXPECT_EQ(bus.count(MsgType::Nack), 1u);
+    EXPECT_EQ(bus.completion(4), nullptr) << "throttled, not failed";
+    EXPECT_EQ(bus.at(0).page_state(kFile, 0), PState::I) << "the refused fetch left no transient state";
+    ASSERT_TRUE(bus.completion(2) && bus.completion(2)->status.is_ok());
+    ASSERT_TRUE(bus.completion(3) && bus.completion(3)->status.is_ok());
+    EXPECT_EQ(value_of(bus.completion(3)->pages.at(0)), 3u);
+    bus.tick_all(bus.now + 2'000);  // the back-off ends: the fetch is sent again
+    bus.settle();
+    ASSERT_TRUE(bus.completion(4) && bus.completion(4)->status.is_ok());
+    EXPECT_EQ(value_of(bus.completion(4)->pages.at(0)), 3u);
 }
 
 TEST(Engine, RequestsTimeOutInsteadOfWaitingForever) {

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what is needed, builds, and runs every test kind.
+#   unit      engine, status, checker and doc-table tests
+#   sim       5,000 simulated seeds (2-8 nodes, crashes, partitions, link resets)
+#   mutation  planted protocol bugs that the simulator must catch
+#   model     exhaustive SPIN verification of the Promela model
+# Then the unit tests and a short simulator run again under AddressSanitizer + UBSan.
+# A developer can run one kind with: ctest --test-dir build -L unit   (or sim, mutation, model)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+scripts/build.sh release
+ctest --test-dir build --output-on-failure -j 2 --timeout 900
+scripts/build.sh asan
+ctest --test-dir build-asan --output-on-failure -j 2 -L 'unit|asan' --timeout 900
