@@ -8,15 +8,19 @@
 namespace vr::detail {
 [[noreturn]] void assert_fail(const char* cond, const char* file, int line, const std::string& msg);
 // Test hook: when set, a failed assertion calls this instead of aborting (it must not return).
-using AssertHandler = void (*)(const char* cond, const char* file, int line, const std::string& msg);
+using AssertHandler = void (*)(const char* cond,
+                               const char* file,
+                               int line,
+                               const std::string& msg);
 void set_assert_handler(AssertHandler handler);
 }  // namespace vr::detail
 
-#define VR_ASSERT(cond, ...)                                                          \
-    do {                                                                              \
-        if (!(cond)) [[unlikely]] {                                                   \
+#define VR_ASSERT(cond, ...)                                                                \
+    do {                                                                                    \
+        if (!(cond)) [[unlikely]] {                                                         \
             ::vr::detail::assert_fail(#cond, __FILE__, __LINE__, fmt::format(__VA_ARGS__)); \
-        }                                                                             \
+        }                                                                                   \
     } while (0)
 
-#define VR_UNREACHABLE(...) ::vr::detail::assert_fail("unreachable", __FILE__, __LINE__, fmt::format(__VA_ARGS__))
+#define VR_UNREACHABLE(...) \
+    ::vr::detail::assert_fail("unreachable", __FILE__, __LINE__, fmt::format(__VA_ARGS__))

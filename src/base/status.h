@@ -27,7 +27,7 @@ int errno_of(Code code);
 bool code_from_number(uint16_t number, Code* out);
 
 class [[nodiscard]] Status {
-public:
+  public:
     Status() = default;
     explicit Status(Code code, std::string context = {})
         : code_(code), context_(std::move(context)) {}
@@ -43,15 +43,15 @@ public:
 
     friend bool operator==(const Status& a, const Status& b) { return a.code_ == b.code_; }
 
-private:
+  private:
     Code code_ = Code::Ok;
     std::string context_;
 };
 
 template <typename T>
 class [[nodiscard]] Result {
-public:
-    Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  public:
+    Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
     Result(Status status) : v_(std::move(status)) {  // NOLINT: implicit by design
         VR_ASSERT(!std::get<Status>(v_).is_ok(), "Result built from an ok Status");
     }
@@ -76,23 +76,27 @@ public:
     const T* operator->() const { return &value(); }
     T& operator*() { return value(); }
 
-private:
+  private:
     std::variant<T, Status> v_;
 };
 
 }  // namespace vr
 
 // Propagates a non-ok Status (or the Status of a Result) to the caller.
-#define VR_TRY(expr)                                  \
-    do {                                              \
-        auto&& vr_try_tmp_ = (expr);                  \
-        if (!vr_try_tmp_.is_ok()) {                   \
+#define VR_TRY(expr)                                     \
+    do {                                                 \
+        auto&& vr_try_tmp_ = (expr);                     \
+        if (!vr_try_tmp_.is_ok()) {                      \
             return ::vr::detail::status_of(vr_try_tmp_); \
-        }                                             \
+        }                                                \
     } while (0)
 
 namespace vr::detail {
-inline Status status_of(const Status& s) { return s; }
+inline Status status_of(const Status& s) {
+    return s;
+}
 template <typename T>
-Status status_of(const Result<T>& r) { return r.status(); }
+Status status_of(const Result<T>& r) {
+    return r.status();
+}
 }  // namespace vr::detail

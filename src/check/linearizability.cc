@@ -1,9 +1,9 @@
 #include "check/linearizability.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <map>
-
-#include <fmt/format.h>
 
 namespace vr::check {
 
@@ -43,7 +43,8 @@ std::optional<Violation> check_register(const std::vector<RegisterOp>& ops, uint
     };
     std::map<uint64_t, Cluster> clusters;
     Cluster& init = clusters[initial];
-    init.initial_write = RegisterOp{RegisterOp::Kind::Write, initial, kBefore, kBefore + 1, "initial value"};
+    init.initial_write =
+        RegisterOp{RegisterOp::Kind::Write, initial, kBefore, kBefore + 1, "initial value"};
     init.write = &init.initial_write;
     for (const RegisterOp& op : ops) {
         if (op.kind == RegisterOp::Kind::Write) {
@@ -60,10 +61,12 @@ std::optional<Violation> check_register(const std::vector<RegisterOp>& ops, uint
         }
         auto it = clusters.find(op.value);
         if (it == clusters.end() || it->second.write == nullptr) {
-            return Violation{fmt::format("read returned {}, which no write stored", op.value), {op}};
+            return Violation{fmt::format("read returned {}, which no write stored", op.value),
+                             {op}};
         }
         if (op.complete < it->second.write->invoke) {
-            return Violation{"read returned a value before its write began", {*it->second.write, op}};
+            return Violation{"read returned a value before its write began",
+                             {*it->second.write, op}};
         }
         it->second.reads.push_back(&op);
     }
@@ -94,7 +97,8 @@ std::optional<Violation> check_register(const std::vector<RegisterOp>& ops, uint
         }
         return out;
     };
-    std::sort(forward.begin(), forward.end(), [](const Zone& a, const Zone& b) { return a.lo < b.lo; });
+    std::sort(
+        forward.begin(), forward.end(), [](const Zone& a, const Zone& b) { return a.lo < b.lo; });
     for (size_t i = 1; i < forward.size(); ++i) {
         if (forward[i].lo < forward[i - 1].hi) {
             std::vector<RegisterOp> both = involved(forward[i - 1].value);
@@ -109,7 +113,10 @@ std::optional<Violation> check_register(const std::vector<RegisterOp>& ops, uint
     for (const Zone& b : backward) {
         // The forward zone starting last before b.lo is the only candidate to contain b
         // (forward zones are disjoint, hence ordered by both ends).
-        auto it = std::upper_bound(forward.begin(), forward.end(), b.lo, [](int64_t lo, const Zone& z) { return lo < z.lo; });
+        auto it =
+            std::upper_bound(forward.begin(), forward.end(), b.lo, [](int64_t lo, const Zone& z) {
+                return lo < z.lo;
+            });
         if (it == forward.begin()) {
             continue;
         }
@@ -118,10 +125,11 @@ std::optional<Violation> check_register(const std::vector<RegisterOp>& ops, uint
             std::vector<RegisterOp> both = involved(it->value);
             std::vector<RegisterOp> other = involved(b.value);
             both.insert(both.end(), other.begin(), other.end());
-            return Violation{fmt::format("stale read: value {} was observed after value {} replaced it",
-                                         it->value,
-                                         b.value),
-                             both};
+            return Violation{
+                fmt::format("stale read: value {} was observed after value {} replaced it",
+                            it->value,
+                            b.value),
+                both};
         }
     }
     return std::nullopt;

@@ -1,8 +1,8 @@
 // Engine, home side: the directory of the files this node exports. Per file: page entries
 // (owner, sharers), active transactions and a FIFO wait queue. See docs/design/protocol.md §3.
-#include <algorithm>
-
 #include <fmt/format.h>
+
+#include <algorithm>
 
 #include "coherence/engine.h"
 
@@ -203,15 +203,19 @@ void Engine::on_join(const Message& m, Time now) {
 void Engine::on_request(const Message& m, Time now) {
     HomeFile& hf = hfiles_[m.file.ino];
     Waiting w;
-    w.kind = m.type == MsgType::GetS ? TxnKind::GetS : m.type == MsgType::GetM ? TxnKind::GetM : TxnKind::Flush;
+    w.kind = m.type == MsgType::GetS   ? TxnKind::GetS
+             : m.type == MsgType::GetM ? TxnKind::GetM
+                                       : TxnKind::Flush;
     w.from = m.from;
     w.session = m.session;
     w.req = m.id;
     w.range = w.kind == TxnKind::Flush ? kWholeFile : m.range;
     bool range_ok = w.kind == TxnKind::Flush ||
-                    (m.range.count >= 1 && m.range.count <= cfg_.range_pages_max && m.range.end() > m.range.first &&
-                     m.range.end() <= kWholeFile.end());
-    Code refuse = !range_ok ? Code::InvalidArgument : hf.waiting.size() >= cfg_.home_queue_max ? Code::Busy : Code::Ok;
+                    (m.range.count >= 1 && m.range.count <= cfg_.range_pages_max &&
+                     m.range.end() > m.range.first && m.range.end() <= kWholeFile.end());
+    Code refuse = !range_ok                                  ? Code::InvalidArgument
+                  : hf.waiting.size() >= cfg_.home_queue_max ? Code::Busy
+                                                             : Code::Ok;
     if (refuse != Code::Ok) {
         Message n;
         n.id = m.id;
@@ -242,7 +246,9 @@ void Engine::try_admit(uint64_t ino, Time now) {
         }
         for (size_t i = 0; i < hf.waiting.size(); ++i) {
             const Waiting& w = hf.waiting[i];
-            bool overlaps = std::any_of(blocked.begin(), blocked.end(), [&](const Range& r) { return r.overlaps(w.range); });
+            bool overlaps = std::any_of(blocked.begin(), blocked.end(), [&](const Range& r) {
+                return r.overlaps(w.range);
+            });
             if (overlaps) {
                 blocked.push_back(w.range);
                 continue;
@@ -278,7 +284,9 @@ void Engine::start_txn(uint64_t ino, const Waiting& w, Time now) {
         }
     };
     bool anomaly = false;
-    for (auto it = hf.dir.lower_bound(w.range.first); it != hf.dir.end() && it->first < w.range.end(); ++it) {
+    for (auto it = hf.dir.lower_bound(w.range.first);
+         it != hf.dir.end() && it->first < w.range.end();
+         ++it) {
         const DirEntry& e = it->second;
         if (e.owner == w.from && w.kind != TxnKind::Flush) {
             anomaly = true;  // the requester asks for a page it owns
@@ -295,7 +303,8 @@ void Engine::start_txn(uint64_t ino, const Waiting& w, Time now) {
         }
     }
     if (anomaly) {
-        trace(fmt::format("home n{} n{} requested a page it owns: protocol error", cfg_.self, w.from));
+        trace(fmt::format(
+            "home n{} n{} requested a page it owns: protocol error", cfg_.self, w.from));
         Message n;
         n.type = MsgType::Nack;
         n.to = w.from;
@@ -366,7 +375,8 @@ void Engine::on_ack(const Message& m, Time now) {
         return;
     }
     if (m.type == MsgType::RecallAck) {
-        if (m.pages.size() != m.range.count || !t.range.overlaps(m.range) || m.range.count > cfg_.range_pages_max) {
+        if (m.pages.size() != m.range.count || !t.range.overlaps(m.range) ||
+            m.range.count > cfg_.range_pages_max) {
             trace(fmt::format("home n{} malformed {}", cfg_.self, to_string(m)));
             return;  // the transaction waits until the node is declared dead
         }
@@ -439,10 +449,15 @@ void Engine::finish_txn(uint64_t id, Time now) {
             if (alive) {
                 for (PageIndex p = t.range.first; p < t.range.end(); ++p) {
                     DirEntry& e = hf.dir[p];
-                    VR_ASSERT(e.owner == kNoNode, "home n{} grant of p{} while n{} owns it", cfg_.self, p, e.owner);
+                    VR_ASSERT(e.owner == kNoNode,
+                              "home n{} grant of p{} while n{} owns it",
+                              cfg_.self,
+                              p,
+                              e.owner);
                     DirEntry next;
                     if (exclusive) {
-                        VR_ASSERT((e.sharers & ~bit(t.requester)) == 0, "GetM granted with other sharers");
+                        VR_ASSERT((e.sharers & ~bit(t.requester)) == 0,
+                                  "GetM granted with other sharers");
                         next.owner = t.requester;
                     } else {
                         next.sharers = e.sharers | bit(t.requester);
@@ -474,8 +489,10 @@ void Engine::finish_txn(uint64_t id, Time now) {
         }
     }
     // Erase entries emptied by invalidations or by a dead requester.
-    for (auto it = hf.dir.lower_bound(t.range.first); it != hf.dir.end() && it->first < t.range.end();) {
-        it = (it->second.owner == kNoNode && it->second.sharers == 0) ? hf.dir.erase(it) : std::next(it);
+    for (auto it = hf.dir.lower_bound(t.range.first);
+         it != hf.dir.end() && it->first < t.range.end();) {
+        it = (it->second.owner == kNoNode && it->second.sharers == 0) ? hf.dir.erase(it)
+                                                                      : std::next(it);
     }
     try_admit(t.ino, now);
 }
@@ -587,7 +604,8 @@ void Engine::forget_node(NodeId n, Time now) {
             for (uint64_t id : hf.active) {
                 busy = busy || txns_.at(id).range.contains(it->first);
             }
-            it = (next.owner == kNoNode && next.sharers == 0 && !busy) ? hf.dir.erase(it) : std::next(it);
+            it = (next.owner == kNoNode && next.sharers == 0 && !busy) ? hf.dir.erase(it)
+                                                                       : std::next(it);
         }
         std::erase_if(hf.waiting, [&](const Waiting& w) { return w.from == n; });
     }
@@ -628,7 +646,8 @@ void Engine::end_recovery(Time now) {
 void Engine::home_tick(Time now) {
     for (NodeId n = 0; n < kMaxNodes; ++n) {
         Peer& p = peers_[n];
-        if (p.session != 0 && n != cfg_.self && now - p.last_heard > cfg_.lease_us + cfg_.grace_us) {
+        if (p.session != 0 && n != cfg_.self &&
+            now - p.last_heard > cfg_.lease_us + cfg_.grace_us) {
             trace(fmt::format("home n{} declares n{} dead", cfg_.self, n));
             forget_node(n, now);
         }

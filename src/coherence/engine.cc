@@ -2,14 +2,16 @@
 // The home side (directory) is in directory.cc. See docs/design/protocol.md.
 #include "coherence/engine.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstring>
 
-#include <fmt/format.h>
-
 namespace vr::coherence {
 
-std::string to_string(const FileId& f) { return fmt::format("f{}:{}", f.home, f.ino); }
+std::string to_string(const FileId& f) {
+    return fmt::format("f{}:{}", f.home, f.ino);
+}
 std::string to_string(const Range& r) {
     if (r == kWholeFile) {
         return "[all]";
@@ -19,7 +21,7 @@ std::string to_string(const Range& r) {
 
 std::string_view msg_name(MsgType t) {
     switch (t) {
-#define VR_X(name)       \
+#define VR_X(name)      \
     case MsgType::name: \
         return #name;
         VR_MESSAGE_TYPES(VR_X)
@@ -215,7 +217,13 @@ void Engine::set_state(FileId f, PageIndex p, Page& page, NodeEvent ev, PState n
               name(next));
     ++node_row_hits_[static_cast<size_t>(row)];
     if (trace_) {
-        trace(fmt::format("n{} {} p{} {}: {} -> {}", cfg_.self, to_string(f), p, name(ev), name(page.state), name(next)));
+        trace(fmt::format("n{} {} p{} {}: {} -> {}",
+                          cfg_.self,
+                          to_string(f),
+                          p,
+                          name(ev),
+                          name(page.state),
+                          name(next)));
     }
     page.state = next;
 }
@@ -308,7 +316,8 @@ void Engine::hold(Effect effect, std::set<uint64_t> tokens, const Held* eviction
     }
     h.effect = std::move(effect);
     h.tokens = std::move(tokens);
-    bool early = cfg_.mutation == Mutation::AckBeforeKernelInvalidate && h.effect.kind == EffectKind::Send;
+    bool early =
+        cfg_.mutation == Mutation::AckBeforeKernelInvalidate && h.effect.kind == EffectKind::Send;
     if (h.tokens.empty() || early) {
         h.tokens.clear();
     }
@@ -470,7 +479,8 @@ void Engine::drop_home(NodeId home, Time now) {
             Page& pg = it->second;
             PageIndex p = it->first;
             ++it;
-            bool has_dirty = pg.state == PState::M || pg.state == PState::MI_K || pg.state == PState::MI_A;
+            bool has_dirty =
+                pg.state == PState::M || pg.state == PState::MI_K || pg.state == PState::MI_A;
             if (has_dirty && pg.data) {
                 l.reclaim.push_back({f, {Range{p, 1}, {pg.data}}});
             }
@@ -540,7 +550,8 @@ void Engine::on_join_ack(const Message& m, Time now) {
         // writes are gone. Say so at the next fsync.
         for (auto& [f, rp] : reclaim) {
             cfile(f).data_lost = true;
-            trace(fmt::format("n{} {} {}: cached writes lost", cfg_.self, to_string(f), to_string(rp.first)));
+            trace(fmt::format(
+                "n{} {} {}: cached writes lost", cfg_.self, to_string(f), to_string(rp.first)));
         }
     }
     if (m.recovering) {
@@ -568,7 +579,8 @@ void Engine::on_stale_or_hello(const Message& m, Time now) {
             return;
         }
         if (l.state == LinkState::Active && m.incarnation > l.incarnation) {
-            trace(fmt::format("n{} home n{} restarted (incarnation {})", cfg_.self, m.from, m.incarnation));
+            trace(fmt::format(
+                "n{} home n{} restarted (incarnation {})", cfg_.self, m.from, m.incarnation));
             drop_home(m.from, now);
         }
         return;
@@ -591,7 +603,8 @@ void Engine::read(uint64_t req, FileId file, Range range, ReadMode mode, Time no
         Effect e;
         e.kind = EffectKind::ReadDone;
         e.req = req;
-        e.status = Status(local_.size() >= cfg_.local_requests_max ? Code::Busy : Code::InvalidArgument);
+        e.status =
+            Status(local_.size() >= cfg_.local_requests_max ? Code::Busy : Code::InvalidArgument);
         out_.push_back(std::move(e));
         return;
     }
@@ -608,13 +621,11 @@ void Engine::read(uint64_t req, FileId file, Range range, ReadMode mode, Time no
     pump(file, now);
 }
 
-void Engine::write(uint64_t req,
-                   FileId file,
-                   uint64_t byte_offset,
-                   std::vector<std::byte> bytes,
-                   Time now) {
-    bool bad = bytes.empty() || byte_offset + bytes.size() < byte_offset || file.home >= kMaxNodes ||
-               (cfg_.members & bit(file.home)) == 0 || local_.count(req) != 0;
+void Engine::write(
+    uint64_t req, FileId file, uint64_t byte_offset, std::vector<std::byte> bytes, Time now) {
+    bool bad = bytes.empty() || byte_offset + bytes.size() < byte_offset ||
+               file.home >= kMaxNodes || (cfg_.members & bit(file.home)) == 0 ||
+               local_.count(req) != 0;
     if (bad || local_.size() >= cfg_.local_requests_max) {
         Effect e;
         e.kind = EffectKind::WriteDone;
@@ -787,7 +798,8 @@ void Engine::apply_write(LocalReq& r) {
         auto buf = pg->data ? std::make_shared<std::vector<std::byte>>(*pg->data)
                             : std::make_shared<std::vector<std::byte>>(cfg_.page_size);
         buf->resize(cfg_.page_size);
-        std::memcpy(buf->data() + (lo - page_start), r.bytes.data() + (lo - r.byte_offset), hi - lo);
+        std::memcpy(
+            buf->data() + (lo - page_start), r.bytes.data() + (lo - r.byte_offset), hi - lo);
         pg->data = std::move(buf);
         pg->referenced = true;
     }
@@ -798,7 +810,8 @@ bool Engine::try_fsync(uint64_t id, LocalReq& r, Time now) {
         return false;
     }
     NodeId h = r.file.home;
-    if (!ensure_link(h, now) || links_[h].inflight >= cfg_.inflight_per_home_max || links_[h].busy_until != 0) {
+    if (!ensure_link(h, now) || links_[h].inflight >= cfg_.inflight_per_home_max ||
+        links_[h].busy_until != 0) {
         return false;
     }
     CachedFile& cf = cfile(r.file);
@@ -857,7 +870,9 @@ void Engine::issue_runs(FileId f, Range range, bool exclusive, Time now) {
                 ++page_count_;
                 clock_.emplace_back(f, q);
             }
-            PState next = exclusive ? (it->second.state == PState::S ? PState::SM_AD : PState::IM_AD) : PState::IS_D;
+            PState next = exclusive
+                              ? (it->second.state == PState::S ? PState::SM_AD : PState::IM_AD)
+                              : PState::IS_D;
             set_state(f, q, it->second, exclusive ? NodeEvent::Write : NodeEvent::Read, next);
         }
         Message m;
@@ -879,7 +894,8 @@ void Engine::evict(FileId file, Range range, Time now) {
     }
     std::vector<PageIndex> victims;
     auto& pages = fit->second.pages;
-    for (auto it = pages.lower_bound(range.first); it != pages.end() && it->first < range.end(); ++it) {
+    for (auto it = pages.lower_bound(range.first); it != pages.end() && it->first < range.end();
+         ++it) {
         if (it->second.state == PState::S || it->second.state == PState::M) {
             victims.push_back(it->first);
         }
@@ -1070,7 +1086,8 @@ void Engine::node_on_message(const Message& m, Time now) {
 void Engine::on_grant(const Message& m, Time now) {
     auto wit = wire_.find(m.id);
     bool is_s = m.type == MsgType::DataS;
-    bool shape_ok = wit != wire_.end() && wit->second.range == m.range && wit->second.file == m.file &&
+    bool shape_ok = wit != wire_.end() && wit->second.range == m.range &&
+                    wit->second.file == m.file &&
                     wit->second.kind == (is_s ? WireKind::GetS : WireKind::GetM) &&
                     (m.pages.empty() ? !is_s : m.pages.size() == m.range.count);
     if (!shape_ok) {
@@ -1124,7 +1141,8 @@ void Engine::on_inv(const Message& m, Time now) {
     auto fit = files_.find(m.file);
     if (fit != files_.end()) {
         auto& pages = fit->second.pages;
-        for (auto it = pages.lower_bound(m.range.first); it != pages.end() && it->first < m.range.end();) {
+        for (auto it = pages.lower_bound(m.range.first);
+             it != pages.end() && it->first < m.range.end();) {
             PageIndex p = it->first;
             Page& pg = it->second;
             ++it;
@@ -1148,7 +1166,8 @@ void Engine::on_inv(const Message& m, Time now) {
                 case PState::M:
                 case PState::MI_K:
                 case PState::MI_A:
-                    trace(fmt::format("n{} Inv for owned p{}: protocol error, ignored", cfg_.self, p));
+                    trace(fmt::format(
+                        "n{} Inv for owned p{}: protocol error, ignored", cfg_.self, p));
                     break;
             }
         }
@@ -1213,7 +1232,8 @@ void Engine::on_recall(const Message& m, Time now) {
                 set_state(m.file, p, *pg, ev, PState::MI_A);
                 break;
             default:
-                trace(fmt::format("n{} Recall for p{} in {}: not owned", cfg_.self, p, name(pg->state)));
+                trace(fmt::format(
+                    "n{} Recall for p{} in {}: not owned", cfg_.self, p, name(pg->state)));
                 break;
         }
     }
@@ -1238,7 +1258,8 @@ void Engine::on_put_ack(const Message& m, Time now) {
 void Engine::on_nack(const Message& m, Time now) {
     if (m.status == Code::TooLate) {
         cfile(m.file).data_lost = true;
-        trace(fmt::format("n{} reclaim of {} refused: cached writes lost", cfg_.self, to_string(m.file)));
+        trace(fmt::format(
+            "n{} reclaim of {} refused: cached writes lost", cfg_.self, to_string(m.file)));
         return;
     }
     auto wit = wire_.find(m.id);
@@ -1303,7 +1324,8 @@ void Engine::node_tick(Time now) {
             l.suspended = true;
         }
         Time period = cfg_.lease_us / 4;
-        bool due = l.renew_sent == 0 ? now - l.last_renew_sent >= period : now - l.renew_sent >= period;
+        bool due =
+            l.renew_sent == 0 ? now - l.last_renew_sent >= period : now - l.renew_sent >= period;
         if (due) {
             Message m;
             m.type = MsgType::LeaseRenew;

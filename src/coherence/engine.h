@@ -39,7 +39,7 @@ struct EngineConfig {
     Time lease_us = 2'000'000;
     Time grace_us = 1'000'000;
     Time request_timeout_us = 10'000'000;
-    Time busy_backoff_us = 2'000;  // wait after a Busy refusal before asking that home again
+    Time busy_backoff_us = 2'000;         // wait after a Busy refusal before asking that home again
     uint32_t inflight_per_home_max = 64;  // wire requests (GetS/GetM/Fsync) in flight per home
     uint32_t range_pages_max = 256;       // 1 MiB of 4 KiB pages
     uint32_t home_queue_max = 4096;       // waiting requests per exported file
@@ -53,7 +53,7 @@ enum class ReadMode : uint8_t {
 };
 
 class Engine {
-public:
+  public:
     explicit Engine(EngineConfig config);
 
     // Announces this home (incarnation) to every member with Hello.
@@ -72,7 +72,8 @@ public:
     // Writes are direct: the kernel's copy of the pages is dropped before the write applies, so
     // no reader on this node can see the write before the cluster has ordered it. (A FUSE
     // write through the page cache would expose it early; see docs/design/protocol.md §2.)
-    void write(uint64_t req, FileId file, uint64_t byte_offset, std::vector<std::byte> bytes, Time now);
+    void write(
+        uint64_t req, FileId file, uint64_t byte_offset, std::vector<std::byte> bytes, Time now);
     void fsync(uint64_t req, FileId file, Time now);
     void evict(FileId file, Range range, Time now);
 
@@ -103,7 +104,7 @@ public:
     const std::vector<uint64_t>& dir_row_hits() const { return dir_row_hits_; }
     void set_trace(std::function<void(const std::string&)> fn) { trace_ = std::move(fn); }
 
-private:
+  private:
     // ---------------- node side (cache controller) ----------------
     struct Page {
         PState state = PState::I;
@@ -122,7 +123,7 @@ private:
         uint64_t session = 0;
         Time lease_until = 0;
         Time join_sent = 0;
-        Time renew_sent = 0;       // send time of the renewal in flight (0: none)
+        Time renew_sent = 0;  // send time of the renewal in flight (0: none)
         Time last_renew_sent = 0;
         bool suspended = false;  // the lease ran out and the kernel's copies were dropped
         Time busy_until = 0;     // the home refused with Busy: no new requests before then

@@ -6,56 +6,88 @@ namespace vr::coherence {
 
 std::string_view name(PState s) {
     switch (s) {
-        case PState::I: return "I";
-        case PState::S: return "S";
-        case PState::M: return "M";
-        case PState::IS_D: return "IS_D";
-        case PState::IM_AD: return "IM_AD";
-        case PState::SM_AD: return "SM_AD";
-        case PState::SI_K: return "SI_K";
-        case PState::MI_K: return "MI_K";
-        case PState::MI_A: return "MI_A";
+        case PState::I:
+            return "I";
+        case PState::S:
+            return "S";
+        case PState::M:
+            return "M";
+        case PState::IS_D:
+            return "IS_D";
+        case PState::IM_AD:
+            return "IM_AD";
+        case PState::SM_AD:
+            return "SM_AD";
+        case PState::SI_K:
+            return "SI_K";
+        case PState::MI_K:
+            return "MI_K";
+        case PState::MI_A:
+            return "MI_A";
     }
     return "?";
 }
 
 std::string_view name(NodeEvent e) {
     switch (e) {
-        case NodeEvent::Read: return "Read";
-        case NodeEvent::Write: return "Write";
-        case NodeEvent::Evict: return "Evict";
-        case NodeEvent::KernelDone: return "KernelDone";
-        case NodeEvent::DataS: return "DataS";
-        case NodeEvent::DataM: return "DataM";
-        case NodeEvent::Inv: return "Inv";
-        case NodeEvent::RecallS: return "Recall(S)";
-        case NodeEvent::RecallI: return "Recall(I)";
-        case NodeEvent::PutAck: return "PutAck";
-        case NodeEvent::Nack: return "Nack";
-        case NodeEvent::Drop: return "Drop";
+        case NodeEvent::Read:
+            return "Read";
+        case NodeEvent::Write:
+            return "Write";
+        case NodeEvent::Evict:
+            return "Evict";
+        case NodeEvent::KernelDone:
+            return "KernelDone";
+        case NodeEvent::DataS:
+            return "DataS";
+        case NodeEvent::DataM:
+            return "DataM";
+        case NodeEvent::Inv:
+            return "Inv";
+        case NodeEvent::RecallS:
+            return "Recall(S)";
+        case NodeEvent::RecallI:
+            return "Recall(I)";
+        case NodeEvent::PutAck:
+            return "PutAck";
+        case NodeEvent::Nack:
+            return "Nack";
+        case NodeEvent::Drop:
+            return "Drop";
     }
     return "?";
 }
 
 std::string_view name(DState s) {
     switch (s) {
-        case DState::U: return "U";
-        case DState::Sh: return "Sh";
-        case DState::Mo: return "Mo";
+        case DState::U:
+            return "U";
+        case DState::Sh:
+            return "Sh";
+        case DState::Mo:
+            return "Mo";
     }
     return "?";
 }
 
 std::string_view name(DirEvent e) {
     switch (e) {
-        case DirEvent::GrantS: return "GrantS";
-        case DirEvent::GrantM: return "GrantM";
-        case DirEvent::InvSent: return "InvSent";
-        case DirEvent::RecallAckS: return "RecallAck(S)";
-        case DirEvent::RecallAckI: return "RecallAck(I)";
-        case DirEvent::PutS: return "PutS";
-        case DirEvent::PutM: return "PutM";
-        case DirEvent::Forget: return "Forget";
+        case DirEvent::GrantS:
+            return "GrantS";
+        case DirEvent::GrantM:
+            return "GrantM";
+        case DirEvent::InvSent:
+            return "InvSent";
+        case DirEvent::RecallAckS:
+            return "RecallAck(S)";
+        case DirEvent::RecallAckI:
+            return "RecallAck(I)";
+        case DirEvent::PutS:
+            return "PutS";
+        case DirEvent::PutM:
+            return "PutM";
+        case DirEvent::Forget:
+            return "Forget";
     }
     return "?";
 }
@@ -117,7 +149,10 @@ constexpr NodeRow kNodeRows[] = {
 
     {P::MI_A, E::PutAck, P::I, "forget the page"},
 
-    {P::IS_D, E::Nack, P::I, "Busy: retry after a back-off; other errors fail the waiting requests"},
+    {P::IS_D,
+     E::Nack,
+     P::I,
+     "Busy: retry after a back-off; other errors fail the waiting requests"},
     {P::IM_AD, E::Nack, P::I, "as above"},
     {P::SM_AD, E::Nack, P::S, "as above"},
 
@@ -162,8 +197,12 @@ constexpr DirRow kDirRows[] = {
 
 }  // namespace
 
-std::span<const NodeRow> node_table() { return kNodeRows; }
-std::span<const DirRow> dir_table() { return kDirRows; }
+std::span<const NodeRow> node_table() {
+    return kNodeRows;
+}
+std::span<const DirRow> dir_table() {
+    return kDirRows;
+}
 
 int find_node_row(PState state, NodeEvent event, PState next) {
     for (size_t i = 0; i < std::size(kNodeRows); ++i) {
@@ -190,14 +229,17 @@ std::string tables_markdown() {
     out += "### Node side: (page state × event) → next state\n\n";
     out += "| state | event | next | messages and effects |\n|---|---|---|---|\n";
     for (const NodeRow& r : kNodeRows) {
-        out += fmt::format("| `{}` | {} | `{}` | {} |\n", name(r.state), name(r.event), name(r.next), r.action);
+        out += fmt::format(
+            "| `{}` | {} | `{}` | {} |\n", name(r.state), name(r.event), name(r.next), r.action);
     }
-    out += "\nEvents not listed for a state cannot happen for that state (a peer that sends them is\n"
-           "violating the protocol: the engine logs it and ignores the message).\n";
+    out +=
+        "\nEvents not listed for a state cannot happen for that state (a peer that sends them is\n"
+        "violating the protocol: the engine logs it and ignores the message).\n";
     out += "\n### Home side: (directory page state × event) → next state\n\n";
     out += "| state | event | next | messages and effects |\n|---|---|---|---|\n";
     for (const DirRow& r : kDirRows) {
-        out += fmt::format("| `{}` | {} | `{}` | {} |\n", name(r.state), name(r.event), name(r.next), r.action);
+        out += fmt::format(
+            "| `{}` | {} | `{}` | {} |\n", name(r.state), name(r.event), name(r.next), r.action);
     }
     return out;
 }

@@ -16,7 +16,9 @@ using NodeId = uint8_t;
 inline constexpr int kMaxNodes = 64;
 inline constexpr NodeId kNoNode = 0xFF;
 using NodeMask = uint64_t;
-inline NodeMask bit(NodeId n) { return NodeMask{1} << n; }
+inline NodeMask bit(NodeId n) {
+    return NodeMask{1} << n;
+}
 
 // Virtual or real time in microseconds; the core never reads a clock, it is told the time.
 using Time = int64_t;

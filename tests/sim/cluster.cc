@@ -1,6 +1,8 @@
 // The deterministic cluster simulator. See cluster.h for what it models and checks.
 #include "sim/cluster.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstring>
 #include <deque>
@@ -11,8 +13,6 @@
 #include <random>
 #include <set>
 #include <stdexcept>
-
-#include <fmt/format.h>
 
 #include "check/linearizability.h"
 
@@ -35,10 +35,14 @@ using coherence::Time;
 
 std::string mutation_name(Mutation m) {
     switch (m) {
-        case Mutation::None: return "none";
-        case Mutation::SkipOneInvalidation: return "skip-invalidation";
-        case Mutation::AckBeforeKernelInvalidate: return "ack-before-kernel";
-        case Mutation::ForgetWritebackOnEvict: return "forget-writeback";
+        case Mutation::None:
+            return "none";
+        case Mutation::SkipOneInvalidation:
+            return "skip-invalidation";
+        case Mutation::AckBeforeKernelInvalidate:
+            return "ack-before-kernel";
+        case Mutation::ForgetWritebackOnEvict:
+            return "forget-writeback";
     }
     return "?";
 }
@@ -88,7 +92,8 @@ struct SimFailure : std::runtime_error {
 };
 
 void throwing_assert(const char* cond, const char* file, int line, const std::string& msg) {
-    throw SimFailure(fmt::format("engine assertion failed: {} at {}:{}: {}", cond, file, line, msg));
+    throw SimFailure(
+        fmt::format("engine assertion failed: {} at {}:{}: {}", cond, file, line, msg));
 }
 
 uint64_t slot_value(const PageBuf& buf, uint32_t slot) {
@@ -124,7 +129,7 @@ struct HistOp {
     int64_t invoke = 0;
     int64_t complete = check::kPending;
     bool ok = false;
-    bool abandoned = false;  // its node crashed while it ran
+    bool abandoned = false;                // its node crashed while it ran
     std::map<uint64_t, uint64_t> durable;  // fsync: register -> durable value at completion
 };
 
@@ -156,8 +161,8 @@ struct Node {
     std::map<std::pair<uint64_t, PageIndex>, std::pair<PageBuf, PageBuf>> store;  // (vol, dur)
     std::map<std::pair<int, PageIndex>, PageBuf> kernel;
     std::map<uint64_t, KInv> kinvs;
-    std::map<uint64_t, Fill> fills;            // engine req -> kernel fill in flight
-    std::map<uint64_t, int> reqs;              // engine req -> client
+    std::map<uint64_t, Fill> fills;  // engine req -> kernel fill in flight
+    std::map<uint64_t, int> reqs;    // engine req -> client
     std::vector<Client> clients;
 };
 
@@ -170,11 +175,11 @@ struct Link {
 };
 
 class Sim {
-public:
+  public:
     explicit Sim(const SimOptions& o) : o_(o), rng_(o.seed) {}
     SimReport run();
 
-private:
+  private:
     // --- plumbing ---
     uint64_t rnd(uint64_t lo, uint64_t hi) { return lo + rng_() % (hi - lo + 1); }
     bool chance(double p) { return static_cast<double>(rng_() % 1'000'000) < p * 1'000'000.0; }
@@ -193,7 +198,9 @@ private:
         }
     }
     [[noreturn]] void fail(const std::string& what) { throw SimFailure(what); }
-    FileId file_id(int f) const { return FileId{static_cast<NodeId>(file_home_[f]), static_cast<uint64_t>(f + 1)}; }
+    FileId file_id(int f) const {
+        return FileId{static_cast<NodeId>(file_home_[f]), static_cast<uint64_t>(f + 1)};
+    }
     int file_index(FileId f) const { return static_cast<int>(f.ino) - 1; }
     uint64_t reg(int file, PageIndex p, uint32_t slot) const {
         return (static_cast<uint64_t>(file) * o_.pages + p) * kSlots + slot;
@@ -239,8 +246,8 @@ private:
     int64_t hist_seq_ = 0;
     std::vector<HistOp> hist_;
     std::set<uint64_t> stored_values_;  // (register << 32 | ...) packed as reg*2^40+value
-    std::map<uint64_t, std::pair<int, uint64_t>> writer_;    // value -> (node, incarnation)
-    std::set<std::pair<int, uint64_t>> lost_candidates_;     // (node, value)
+    std::map<uint64_t, std::pair<int, uint64_t>> writer_;  // value -> (node, incarnation)
+    std::set<std::pair<int, uint64_t>> lost_candidates_;   // (node, value)
     uint64_t inflight_ = 0;
     int clients_active_ = 0;
     bool fault_active_ = false;
@@ -288,7 +295,8 @@ void Sim::send(int from, Message m) {
     ++rep_.messages;
     int to = m.to;
     if (to < 0 || to >= o_.nodes) {
-        fail(fmt::format("n{} sent to a node outside the cluster: {}", from, coherence::to_string(m)));
+        fail(fmt::format(
+            "n{} sent to a node outside the cluster: {}", from, coherence::to_string(m)));
     }
     Link& l = links_[from][to];
     if (l.cut) {
@@ -301,7 +309,8 @@ void Sim::send(int from, Message m) {
 
 void Sim::schedule_delivery(int from, int to, Message m) {
     Link& l = links_[from][to];
-    Time delay = from == to ? static_cast<Time>(rnd(1, 20)) : l.base_delay + static_cast<Time>(rnd(0, 300));
+    Time delay =
+        from == to ? static_cast<Time>(rnd(1, 20)) : l.base_delay + static_cast<Time>(rnd(0, 300));
     Time t = std::max(now_ + delay, l.last + 1);  // FIFO per link, as TCP
     l.last = t;
     Event e;
@@ -328,7 +337,8 @@ void Sim::deliver(const Event& e) {
     }
     nodes_[to].eng->on_message(m, now_);
     drain(to);
-    if (m.file.home != coherence::kNoNode && m.file.ino >= 1 && m.file.ino <= static_cast<uint64_t>(o_.files)) {
+    if (m.file.home != coherence::kNoNode && m.file.ino >= 1 &&
+        m.file.ino <= static_cast<uint64_t>(o_.files)) {
         check_swmr(file_index(m.file));
     }
 }
@@ -353,7 +363,11 @@ void Sim::on_effect(int n, Effect& e) {
         }
         case EffectKind::KernelInvalidate: {
             node.kinvs[e.token] = KInv{file_index(e.file), e.range};
-            trace(fmt::format("n{} kernel: invalidate #{} {} {}", n, e.token, coherence::to_string(e.file), coherence::to_string(e.range)));
+            trace(fmt::format("n{} kernel: invalidate #{} {} {}",
+                              n,
+                              e.token,
+                              coherence::to_string(e.file),
+                              coherence::to_string(e.range)));
             Event ev;
             ev.t = now_ + static_cast<Time>(rnd(5, kKernelInvalMax));
             ev.kind = Ev::KInvDone;
@@ -368,7 +382,12 @@ void Sim::on_effect(int n, Effect& e) {
             for (PageIndex p = e.range.first; p < e.range.end(); ++p) {
                 const PageBuf& buf = e.pages[p - e.range.first];
                 node.store[{e.file.ino, p}].first = buf;
-                trace(fmt::format("n{} store write ino {} p{} = {}/{}", n, e.file.ino, p, slot_value(buf, 0), slot_value(buf, 1)));
+                trace(fmt::format("n{} store write ino {} p{} = {}/{}",
+                                  n,
+                                  e.file.ino,
+                                  p,
+                                  slot_value(buf, 0),
+                                  slot_value(buf, 1)));
                 for (uint32_t s = 0; s < kSlots; ++s) {
                     stored_values_.insert((reg(f, p, s) << 40) | slot_value(buf, s));
                 }
@@ -419,13 +438,21 @@ void Sim::on_client_done(int n, int client, const Effect& e) {
             }
             if (ok) {
                 if (e.pages.size() != e.range.count) {
-                    fail(fmt::format("n{} read returned {} pages for {}", n, e.pages.size(), coherence::to_string(e.range)));
+                    fail(fmt::format("n{} read returned {} pages for {}",
+                                     n,
+                                     e.pages.size(),
+                                     coherence::to_string(e.range)));
                 }
                 for (PageIndex p = e.range.first; p < e.range.end(); ++p) {
                     const PageBuf& buf = e.pages[p - e.range.first];
                     if (fill) {
                         node.kernel[{h.file, p}] = buf;
-                        trace(fmt::format("n{} kernel: fill of file {} p{} done = {}/{}", n, h.file, p, slot_value(buf, 0), slot_value(buf, 1)));
+                        trace(fmt::format("n{} kernel: fill of file {} p{} done = {}/{}",
+                                          n,
+                                          h.file,
+                                          p,
+                                          slot_value(buf, 0),
+                                          slot_value(buf, 1)));
                     }
                     for (uint32_t s = 0; s < kSlots; ++s) {
                         h.regs.emplace_back(reg(h.file, p, s), slot_value(buf, s));
@@ -440,7 +467,8 @@ void Sim::on_client_done(int n, int client, const Effect& e) {
                 for (PageIndex p = 0; p < static_cast<PageIndex>(o_.pages); ++p) {
                     auto it = home.store.find({static_cast<uint64_t>(h.file + 1), p});
                     for (uint32_t s = 0; s < kSlots; ++s) {
-                        h.durable[reg(h.file, p, s)] = it == home.store.end() ? 0 : slot_value(it->second.second, s);
+                        h.durable[reg(h.file, p, s)] =
+                            it == home.store.end() ? 0 : slot_value(it->second.second, s);
                     }
                 }
             }
@@ -537,7 +565,8 @@ void Sim::client_step(int n, int client) {
         // The kernel drops pages on its own (memory pressure); the engine is not told.
         for (auto it = node.kernel.begin(); it != node.kernel.end();) {
             if (chance(0.3)) {
-                trace(fmt::format("n{} kernel: reclaims file {} p{}", n, it->first.first, it->first.second));
+                trace(fmt::format(
+                    "n{} kernel: reclaims file {} p{}", n, it->first.first, it->first.second));
                 it = node.kernel.erase(it);
             } else {
                 ++it;
@@ -619,9 +648,14 @@ void Sim::start_read(int n, Client& c) {
     for (size_t i = 0; i < runs.size(); ++i) {
         auto [r, is_fill] = runs[i];
         if (is_fill) {
-            trace(fmt::format("n{} kernel: fill of file {} {} starts", n, h.file, coherence::to_string(r)));
+            trace(fmt::format(
+                "n{} kernel: fill of file {} {} starts", n, h.file, coherence::to_string(r)));
         }
-        node.eng->read(reqs[i], fid, r, is_fill ? coherence::ReadMode::KernelFill : coherence::ReadMode::Direct, now_);
+        node.eng->read(reqs[i],
+                       fid,
+                       r,
+                       is_fill ? coherence::ReadMode::KernelFill : coherence::ReadMode::Direct,
+                       now_);
         drain(n);
         if (!node.up) {
             return;
@@ -652,7 +686,8 @@ void Sim::start_write(int n, Client& c) {
     for (uint64_t off = 0; off < length; off += 8) {
         std::memcpy(bytes.data() + off, &value, 8);
         uint64_t abs = offset + off;
-        h.regs.emplace_back(reg(h.file, abs / kPageSize, static_cast<uint32_t>((abs % kPageSize) / 8)), value);
+        h.regs.emplace_back(
+            reg(h.file, abs / kPageSize, static_cast<uint32_t>((abs % kPageSize) / 8)), value);
     }
     uint64_t req = next_req_++;
     node.reqs[req] = c.id;
@@ -757,9 +792,12 @@ void Sim::nemesis() {
         return;
     }
     std::vector<int> kinds;
-    if (o_.crashes) kinds.push_back(0);
-    if (o_.partitions) kinds.push_back(1);
-    if (o_.resets) kinds.push_back(2);
+    if (o_.crashes)
+        kinds.push_back(0);
+    if (o_.partitions)
+        kinds.push_back(1);
+    if (o_.resets)
+        kinds.push_back(2);
     if (kinds.empty() || chance(0.3)) {
         return;
     }
@@ -772,14 +810,16 @@ void Sim::nemesis() {
         ++rep_.partitions;
         std::vector<int> side;
         for (int i = 0; i < o_.nodes; ++i) {
-            if (chance(0.5)) side.push_back(i);
+            if (chance(0.5))
+                side.push_back(i);
         }
         if (side.empty() || static_cast<int>(side.size()) == o_.nodes) {
             side = {static_cast<int>(rnd(0, static_cast<uint64_t>(o_.nodes - 1)))};
         }
         std::set<int> s(side.begin(), side.end());
         std::string names;
-        for (int i : side) names += fmt::format(" n{}", i);
+        for (int i : side)
+            names += fmt::format(" n{}", i);
         trace(fmt::format("### partition{} | rest", names));
         for (int a = 0; a < o_.nodes; ++a) {
             for (int b = 0; b < o_.nodes; ++b) {
@@ -821,7 +861,11 @@ void Sim::check_swmr(int f) {
             PState s = node.eng->page_state(fid, p);
             if (s == PState::M && valid) {
                 if (writer >= 0) {
-                    fail(fmt::format("SWMR: n{} and n{} both hold {} p{} in M", writer, n, coherence::to_string(fid), p));
+                    fail(fmt::format("SWMR: n{} and n{} both hold {} p{} in M",
+                                     writer,
+                                     n,
+                                     coherence::to_string(fid),
+                                     p));
                 }
                 writer = n;
                 continue;
@@ -896,16 +940,19 @@ void Sim::check_quiescent() {
                 PState s = node.eng->page_state(fid, p);
                 bool dir_m = d.owner == n;
                 bool dir_s = (d.sharers & coherence::bit(static_cast<NodeId>(n))) != 0;
-                bool ok = (s == PState::M && dir_m && !dir_s) || (s == PState::S && dir_s && !dir_m) ||
+                bool ok = (s == PState::M && dir_m && !dir_s) ||
+                          (s == PState::S && dir_s && !dir_m) ||
                           (s == PState::I && !dir_m && !dir_s);
                 if (!ok) {
-                    fail(fmt::format("at quiescence, {} p{}: n{} is in {} but the directory says owner={} sharers={:#x}",
-                                     coherence::to_string(fid),
-                                     p,
-                                     n,
-                                     coherence::name(s),
-                                     d.owner == coherence::kNoNode ? -1 : d.owner,
-                                     d.sharers));
+                    fail(
+                        fmt::format("at quiescence, {} p{}: n{} is in {} but the directory says "
+                                    "owner={} sharers={:#x}",
+                                    coherence::to_string(fid),
+                                    p,
+                                    n,
+                                    coherence::name(s),
+                                    d.owner == coherence::kNoNode ? -1 : d.owner,
+                                    d.sharers));
                 }
             }
         }
@@ -944,13 +991,18 @@ void Sim::check_history() {
         for (auto& [r, v] : h.regs) {
             if (lost.count({r, v}) != 0) {
                 auto w = writer_.find(v);
-                if (h.kind == HistOp::Kind::Read && (w == writer_.end() || w->second.first != h.node)) {
-                    fail(fmt::format("value {} never reached the origin, yet {} read it on another node", v, who));
+                if (h.kind == HistOp::Kind::Read &&
+                    (w == writer_.end() || w->second.first != h.node)) {
+                    fail(fmt::format(
+                        "value {} never reached the origin, yet {} read it on another node",
+                        v,
+                        who));
                 }
                 continue;
             }
             check::RegisterOp op;
-            op.kind = h.kind == HistOp::Kind::Read ? check::RegisterOp::Kind::Read : check::RegisterOp::Kind::Write;
+            op.kind = h.kind == HistOp::Kind::Read ? check::RegisterOp::Kind::Read
+                                                   : check::RegisterOp::Kind::Write;
             op.value = v;
             op.invoke = h.invoke;
             op.complete = h.complete;
@@ -963,7 +1015,8 @@ void Sim::check_history() {
         if (auto v = check::check_register(ops, 0)) {
             int f = static_cast<int>(r / kSlots / o_.pages);
             PageIndex p = (r / kSlots) % o_.pages;
-            fail(fmt::format("not linearizable: file {} p{} slot {}: {}", f, p, r % kSlots, v->to_string()));
+            fail(fmt::format(
+                "not linearizable: file {} p{} slot {}: {}", f, p, r % kSlots, v->to_string()));
         }
     }
     // Durability: after a successful fsync, no register of the file may hold on the durable
@@ -985,19 +1038,24 @@ void Sim::check_history() {
         }
         for (auto& [r, durable_value] : fs.durable) {
             auto dw = write_of.find({r, durable_value});
-            int64_t durable_done = durable_value == 0 ? -1 : (dw == write_of.end() ? -1 : dw->second->complete);
+            int64_t durable_done =
+                durable_value == 0 ? -1 : (dw == write_of.end() ? -1 : dw->second->complete);
             for (const HistOp& w : hist_) {
-                if (w.kind != HistOp::Kind::Write || !w.ok || w.abandoned || w.complete >= fs.invoke) {
+                if (w.kind != HistOp::Kind::Write || !w.ok || w.abandoned ||
+                    w.complete >= fs.invoke) {
                     continue;
                 }
                 for (auto& [wr, v] : w.regs) {
-                    if (wr == r && v != durable_value && lost.count({r, v}) == 0 && durable_done < w.invoke) {
-                        fail(fmt::format("durability: fsync op{} completed, but register {} holds {} on disk although "
-                                         "value {} replaced it before the fsync began",
-                                         i,
-                                         r,
-                                         durable_value,
-                                         v));
+                    if (wr == r && v != durable_value && lost.count({r, v}) == 0 &&
+                        durable_done < w.invoke) {
+                        fail(
+                            fmt::format("durability: fsync op{} completed, but register {} holds "
+                                        "{} on disk although "
+                                        "value {} replaced it before the fsync began",
+                                        i,
+                                        r,
+                                        durable_value,
+                                        v));
                     }
                 }
             }
@@ -1034,7 +1092,8 @@ SimReport Sim::run() {
     detail::set_assert_handler(&throwing_assert);
     try {
         nodes_.resize(static_cast<size_t>(o_.nodes));
-        links_.assign(static_cast<size_t>(o_.nodes), std::vector<Link>(static_cast<size_t>(o_.nodes)));
+        links_.assign(static_cast<size_t>(o_.nodes),
+                      std::vector<Link>(static_cast<size_t>(o_.nodes)));
         for (auto& row : links_) {
             for (Link& l : row) {
                 l.base_delay = static_cast<Time>(rnd(20, 400));
@@ -1104,7 +1163,8 @@ SimReport Sim::run() {
                     }
                     bool blocked = false;
                     for (const auto& [req, fill] : node.fills) {
-                        blocked = blocked || (fill.file == it->second.file && fill.range.overlaps(it->second.range));
+                        blocked = blocked || (fill.file == it->second.file &&
+                                              fill.range.overlaps(it->second.range));
                     }
                     if (blocked) {
                         Event again = e;
@@ -1112,7 +1172,9 @@ SimReport Sim::run() {
                         push(again);
                         break;
                     }
-                    for (PageIndex p = it->second.range.first; p < it->second.range.end() && p < static_cast<PageIndex>(o_.pages); ++p) {
+                    for (PageIndex p = it->second.range.first;
+                         p < it->second.range.end() && p < static_cast<PageIndex>(o_.pages);
+                         ++p) {
                         node.kernel.erase({it->second.file, p});
                     }
                     trace(fmt::format("n{} kernel: invalidate #{} done", e.node, e.a));
@@ -1194,7 +1256,11 @@ SimReport Sim::run() {
                         uint64_t req = next_req_++;
                         node.reqs[req] = c.id;
                         c.parts = 1;
-                        node.eng->read(req, file_id(f), Range{0, static_cast<uint64_t>(o_.pages)}, coherence::ReadMode::Direct, now_);
+                        node.eng->read(req,
+                                       file_id(f),
+                                       Range{0, static_cast<uint64_t>(o_.pages)},
+                                       coherence::ReadMode::Direct,
+                                       now_);
                         drain(n);
                     }
                 }
@@ -1204,10 +1270,11 @@ SimReport Sim::run() {
                 for (auto [n, idx] : final_reads) {
                     const HistOp& h = hist_[static_cast<size_t>(idx)];
                     if (!h.ok || h.complete == check::kPending) {
-                        fail(fmt::format("liveness: after the final heal, n{} could not read file {} ({})",
-                                         n,
-                                         h.file,
-                                         h.complete == check::kPending ? "no answer" : "error"));
+                        fail(fmt::format(
+                            "liveness: after the final heal, n{} could not read file {} ({})",
+                            n,
+                            h.file,
+                            h.complete == check::kPending ? "no answer" : "error"));
                     }
                 }
                 // A final fsync of every file from its home puts every surviving write in a store.
@@ -1241,8 +1308,10 @@ SimReport Sim::run() {
                 const auto& dr = n.eng->dir_row_hits();
                 rep_.node_rows.resize(nr.size());
                 rep_.dir_rows.resize(dr.size());
-                for (size_t i = 0; i < nr.size(); ++i) rep_.node_rows[i] += nr[i];
-                for (size_t i = 0; i < dr.size(); ++i) rep_.dir_rows[i] += dr[i];
+                for (size_t i = 0; i < nr.size(); ++i)
+                    rep_.node_rows[i] += nr[i];
+                for (size_t i = 0; i < dr.size(); ++i)
+                    rep_.dir_rows[i] += dr[i];
             }
         }
     } catch (const SimFailure& f) {

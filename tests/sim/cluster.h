@@ -21,16 +21,16 @@ struct SimOptions {
     uint64_t seed = 1;
     int nodes = 3;
     int files = 2;
-    int pages = 6;     // per file
-    int clients = 2;   // per node
-    int ops = 40;      // per client
+    int pages = 6;    // per file
+    int clients = 2;  // per node
+    int ops = 40;     // per client
     bool crashes = false;
     bool partitions = false;
     bool resets = false;
     uint64_t cache_pages_max = 8;  // per node: small, to force capacity evictions
     coherence::Mutation mutation = coherence::Mutation::None;
-    bool trace = false;       // print every trace line to stderr as it happens
-    size_t trace_tail = 80;   // lines kept for the failure report
+    bool trace = false;      // print every trace line to stderr as it happens
+    size_t trace_tail = 80;  // lines kept for the failure report
 };
 
 // Options for seed-range runs: node count and faults derived from the seed, so that a range of

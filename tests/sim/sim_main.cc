@@ -9,13 +9,13 @@
 //
 // Every failure prints the checker's message, the tail of the trace and one command that
 // replays the failing seed with a full trace.
+#include <fmt/format.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
 #include <string>
-
-#include <fmt/format.h>
 
 #include "sim/cluster.h"
 
@@ -38,11 +38,12 @@ bool parse_mutation(const std::string& s, Mutation* m) {
 }
 
 int usage() {
-    std::fprintf(stderr,
-                 "usage: vr_sim [--seed N | --seeds A:B] [--nodes N] [--files N] [--pages N] [--clients N]\n"
-                 "              [--ops N] [--cache N] [--crashes] [--partitions] [--resets]\n"
-                 "              [--mutation none|skip-invalidation|ack-before-kernel|forget-writeback]\n"
-                 "              [--expect-failure] [--trace] [--coverage]\n");
+    std::fprintf(
+        stderr,
+        "usage: vr_sim [--seed N | --seeds A:B] [--nodes N] [--files N] [--pages N] [--clients N]\n"
+        "              [--ops N] [--cache N] [--crashes] [--partitions] [--resets]\n"
+        "              [--mutation none|skip-invalidation|ack-before-kernel|forget-writeback]\n"
+        "              [--expect-failure] [--trace] [--coverage]\n");
     return 2;
 }
 
@@ -121,8 +122,10 @@ int main(int argc, char** argv) {
             return usage();
         }
     }
-    if (base.nodes < 2 || base.nodes > 8 || base.files < 1 || base.pages < 2 || base.clients < 1 || base.ops < 1) {
-        std::fprintf(stderr, "vr_sim: nodes must be 2-8, files >= 1, pages >= 2, clients >= 1, ops >= 1\n");
+    if (base.nodes < 2 || base.nodes > 8 || base.files < 1 || base.pages < 2 || base.clients < 1 ||
+        base.ops < 1) {
+        std::fprintf(stderr,
+                     "vr_sim: nodes must be 2-8, files >= 1, pages >= 2, clients >= 1, ops >= 1\n");
         return 2;
     }
     if (!range) {
@@ -157,8 +160,10 @@ int main(int argc, char** argv) {
         total.registers_checked += r.registers_checked;
         total.node_rows.resize(r.node_rows.size());
         total.dir_rows.resize(r.dir_rows.size());
-        for (size_t i = 0; i < r.node_rows.size(); ++i) total.node_rows[i] += r.node_rows[i];
-        for (size_t i = 0; i < r.dir_rows.size(); ++i) total.dir_rows[i] += r.dir_rows[i];
+        for (size_t i = 0; i < r.node_rows.size(); ++i)
+            total.node_rows[i] += r.node_rows[i];
+        for (size_t i = 0; i < r.dir_rows.size(); ++i)
+            total.dir_rows[i] += r.dir_rows[i];
         if (!r.ok) {
             ++failures;
             if (expect_failure) {
@@ -179,8 +184,10 @@ int main(int argc, char** argv) {
     std::printf(
         "vr_sim: %llu runs (seeds %llu..%llu), %llu failed, %.1f s\n"
         "  checked: %llu SWMR probes after deliveries, %llu quiescent directory checks,\n"
-        "  %llu registers linearizable, fsync durability; %llu ops ok, %llu ops failed (timeouts/faults),\n"
-        "  %llu messages, %llu crashes, %llu partitions, %llu link resets, %llu writes lost with crashed nodes\n",
+        "  %llu registers linearizable, fsync durability; %llu ops ok, %llu ops failed "
+        "(timeouts/faults),\n"
+        "  %llu messages, %llu crashes, %llu partitions, %llu link resets, %llu writes lost with "
+        "crashed nodes\n",
         static_cast<unsigned long long>(runs),
         static_cast<unsigned long long>(from),
         static_cast<unsigned long long>(to - 1),
@@ -222,10 +229,11 @@ int main(int argc, char** argv) {
         }
     }
     if (expect_failure) {
-        std::printf("planted bug '%s' was NOT found in seeds %llu..%llu: the checkers are too weak\n",
-                    vr::sim::mutation_name(base.mutation).c_str(),
-                    static_cast<unsigned long long>(from),
-                    static_cast<unsigned long long>(to - 1));
+        std::printf(
+            "planted bug '%s' was NOT found in seeds %llu..%llu: the checkers are too weak\n",
+            vr::sim::mutation_name(base.mutation).c_str(),
+            static_cast<unsigned long long>(from),
+            static_cast<unsigned long long>(to - 1));
         return 1;
     }
     return failures == 0 ? 0 : 1;

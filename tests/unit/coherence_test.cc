@@ -39,7 +39,7 @@ struct Bus {
         for (int n = 0; n < nodes; ++n) {
             EngineConfig c;
             c.self = static_cast<NodeId>(n);
-            c.members = (NodeMask{1} << nodes) - 1;
+            c.members = nodes >= kMaxNodes ? ~NodeMask{0} : (NodeMask{1} << nodes) - 1;
             c.page_size = kPage;
             c.range_pages_max = static_cast<uint32_t>(range_max);
             c.lease_us = 1000;
@@ -205,7 +205,8 @@ TEST(Engine, WriteIsSeenByTheNextReadElsewhere) {
     bus.collect(1);
     bus.settle();
     EXPECT_EQ(value_of(bus.completion(4)->pages.at(0)), 99u);
-    EXPECT_EQ(bus.at(2).page_state(kFile, 0), PState::S) << "recalled to S, with its data written back";
+    EXPECT_EQ(bus.at(2).page_state(kFile, 0), PState::S)
+        << "recalled to S, with its data written back";
     EXPECT_EQ(value_of(bus.stores[0][0]), 99u);
 }
 
@@ -227,7 +228,8 @@ TEST(Engine, TwoSharersUpgradeAtOnceAndTheLoserGetsData) {
     ASSERT_TRUE(bus.completion(3) && bus.completion(3)->status.is_ok());
     ASSERT_TRUE(bus.completion(4) && bus.completion(4)->status.is_ok());
     // Exactly one owner, and it holds both partial writes.
-    int owners = (bus.at(1).page_state(kFile, 0) == PState::M) + (bus.at(2).page_state(kFile, 0) == PState::M);
+    int owners = (bus.at(1).page_state(kFile, 0) == PState::M) +
+                 (bus.at(2).page_state(kFile, 0) == PState::M);
     EXPECT_EQ(owners, 1);
     int owner = bus.at(1).page_state(kFile, 0) == PState::M ? 1 : 2;
     PageBuf data = bus.at(owner).page_data(kFile, 0);
@@ -269,7 +271,8 @@ TEST(Engine, PageCacheFillProvesTheKernelHoldsNoCopy) {
     bus.collect(2);
     bus.run();
     EXPECT_EQ(bus.count(MsgType::InvAck), 0u);
-    bus.at(1).read(3, kFile, Range{0, 1}, ReadMode::KernelFill, bus.now);  // kernel re-reads the page
+    bus.at(1).read(
+        3, kFile, Range{0, 1}, ReadMode::KernelFill, bus.now);  // kernel re-reads the page
     bus.collect(1);
     EXPECT_EQ(bus.count(MsgType::InvAck), 1u) << "the fill released the held ack";
     bus.run();  // no kernel completion delivered at all
@@ -353,7 +356,8 @@ TEST(Engine, HomeRestartReclaimsModifiedPagesAndLosesNoFsyncedData) {
     }
     bus.settle();
     ASSERT_TRUE(bus.completion(2) && bus.completion(2)->status.is_ok());
-    bus.at(1).write(3, kFile, 0, bytes_of(20), bus.now);  // after the fsync: only in node 1's M page
+    bus.at(1).write(
+        3, kFile, 0, bytes_of(20), bus.now);  // after the fsync: only in node 1's M page
     bus.collect(1);
     bus.settle();
     EXPECT_EQ(value_of(bus.stores[0][0]), 10u);
@@ -422,7 +426,8 @@ TEST(Engine, AFullHomeQueueThrottlesWithBusyAndLosesNothing) {
     bus.settle();
     EXPECT_EQ(bus.count(MsgType::Nack), 1u);
     EXPECT_EQ(bus.completion(4), nullptr) << "throttled, not failed";
-    EXPECT_EQ(bus.at(0).page_state(kFile, 0), PState::I) << "the refused fetch left no transient state";
+    EXPECT_EQ(bus.at(0).page_state(kFile, 0), PState::I)
+        << "the refused fetch left no transient state";
     ASSERT_TRUE(bus.completion(2) && bus.completion(2)->status.is_ok());
     ASSERT_TRUE(bus.completion(3) && bus.completion(3)->status.is_ok());
     EXPECT_EQ(value_of(bus.completion(3)->pages.at(0)), 3u);
@@ -430,6 +435,27 @@ TEST(Engine, AFullHomeQueueThrottlesWithBusyAndLosesNothing) {
     bus.settle();
     ASSERT_TRUE(bus.completion(4) && bus.completion(4)->status.is_ok());
     EXPECT_EQ(value_of(bus.completion(4)->pages.at(0)), 3u);
+}
+
+TEST(Engine, SixtyFourNodesShareAndOneWriteInvalidatesTheOther63) {
+    Bus bus(kMaxNodes);
+    const FileId f{63, 1};  // homed at the last node
+    for (int n = 0; n < kMaxNodes; ++n) {
+        bus.at(n).read(static_cast<uint64_t>(100 + n), f, Range{0, 1}, ReadMode::Direct, bus.now);
+        bus.collect(n);
+    }
+    bus.settle();
+    EXPECT_EQ(bus.at(63).dir_entry(f.ino, 0).sharers, ~NodeMask{0})
+        << "all 64 nodes share the page";
+    bus.at(5).write(1, f, 0, bytes_of(64), bus.now);
+    bus.collect(5);
+    bus.settle();
+    ASSERT_TRUE(bus.completion(1) && bus.completion(1)->status.is_ok());
+    EXPECT_EQ(bus.count(MsgType::Inv), 63u);
+    EXPECT_EQ(bus.at(63).dir_entry(f.ino, 0).owner, 5);
+    for (int n = 0; n < kMaxNodes; ++n) {
+        EXPECT_EQ(bus.at(n).page_state(f, 0), n == 5 ? PState::M : PState::I) << "node " << n;
+    }
 }
 
 TEST(Engine, RequestsTimeOutInsteadOfWaitingForever) {

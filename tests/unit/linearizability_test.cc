@@ -1,14 +1,18 @@
 // The register checker must accept linearizable histories and reject hand-made violations
 // (stale read, new-old inversion, read from the future, a read of a value nobody wrote).
-#include <gtest/gtest.h>
-
 #include "check/linearizability.h"
+
+#include <gtest/gtest.h>
 
 namespace vr::check {
 namespace {
 
-RegisterOp W(uint64_t v, int64_t a, int64_t b) { return {RegisterOp::Kind::Write, v, a, b, "w"}; }
-RegisterOp R(uint64_t v, int64_t a, int64_t b) { return {RegisterOp::Kind::Read, v, a, b, "r"}; }
+RegisterOp W(uint64_t v, int64_t a, int64_t b) {
+    return {RegisterOp::Kind::Write, v, a, b, "w"};
+}
+RegisterOp R(uint64_t v, int64_t a, int64_t b) {
+    return {RegisterOp::Kind::Read, v, a, b, "r"};
+}
 
 TEST(Linearizability, AcceptsSequentialHistory) {
     EXPECT_FALSE(check_register({R(0, 1, 2), W(1, 3, 4), R(1, 5, 6), W(2, 7, 8), R(2, 9, 10)}, 0));

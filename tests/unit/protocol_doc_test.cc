@@ -25,17 +25,20 @@ TEST(ProtocolDoc, GeneratedTablesMatchTheCode) {
     ASSERT_NE(e, std::string::npos);
     std::string in_doc = doc.substr(b + begin.size(), e - b - begin.size());
     EXPECT_EQ(in_doc, vr::coherence::tables_markdown())
-        << "docs/design/protocol.md is out of date: run build/tools/vr_protocol_table --update docs/design/protocol.md";
+        << "docs/design/protocol.md is out of date: run build/tools/vr_protocol_table --update "
+           "docs/design/protocol.md";
 }
 
 TEST(ProtocolDoc, EveryRowIsUnique) {
     auto rows = vr::coherence::node_table();
     for (size_t i = 0; i < rows.size(); ++i) {
-        EXPECT_EQ(vr::coherence::find_node_row(rows[i].state, rows[i].event, rows[i].next), static_cast<int>(i));
+        EXPECT_EQ(vr::coherence::find_node_row(rows[i].state, rows[i].event, rows[i].next),
+                  static_cast<int>(i));
     }
     auto drows = vr::coherence::dir_table();
     for (size_t i = 0; i < drows.size(); ++i) {
-        EXPECT_EQ(vr::coherence::find_dir_row(drows[i].state, drows[i].event, drows[i].next), static_cast<int>(i));
+        EXPECT_EQ(vr::coherence::find_dir_row(drows[i].state, drows[i].event, drows[i].next),
+                  static_cast<int>(i));
     }
 }
 }  // namespace

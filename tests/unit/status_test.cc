@@ -1,7 +1,7 @@
 // Status/Result: codes round-trip through their wire numbers, context is kept, errno mapping.
-#include <gtest/gtest.h>
-
 #include "base/status.h"
+
+#include <gtest/gtest.h>
 
 namespace vr {
 namespace {
