@@ -6,6 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   libfmt-dev libgtest-dev libgmock-dev googletest libbenchmark-dev
+  libtomlplusplus-dev libsodium-dev liburing-dev libfuse3-dev fuse3 zlib1g-dev
   spin
   clang clang-format clang-tidy libclang-rt-14-dev
   python3
