@@ -1,0 +1,97 @@
+// Connection: one framed, non-blocking stream socket (TCP to a peer, or Unix to a local client)
+// on the event loop. It reads a frame's header, body and data section, reading page data
+// straight into page buffers with readv (no intermediate copy), and hands whole frames to its
+// owner. It sends frames from a queue with writev, page buffers as their own iovecs (no copy in
+// user space). The queue is bounded in bytes: send() refuses beyond it (back-pressure).
+// A decoding error or a peer that closes ends the connection with a Status saying why.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "coherence/types.h"
+#include "runtime/event_loop.h"
+#include "wire/frame.h"
+
+namespace vr::net {
+
+struct Frame {
+    wire::FrameHeader header;
+    std::vector<std::byte> body;
+    std::vector<coherence::PageBuf> pages;  // DataKind::Pages
+    std::vector<std::byte> bytes;           // DataKind::Bytes
+};
+
+struct ConnectionStats {
+    uint64_t frames_in = 0;
+    uint64_t frames_out = 0;
+    uint64_t bytes_in = 0;
+    uint64_t bytes_out = 0;
+    uint64_t page_bytes_out = 0;  // sent from page buffers without a user-space copy
+};
+
+class Connection {
+public:
+    using OnFrame = std::function<void(Frame&&)>;
+    using OnClose = std::function<void(const Status& why)>;
+
+    Connection(runtime::EventLoop& loop, int fd, wire::Limits limits, std::string label, size_t queued_max);
+    ~Connection();
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+
+    Status start(OnFrame on_frame, OnClose on_close);
+    // Queues a frame (head = header + body, then the pages' bytes). Returns false, queueing
+    // nothing, when the queue already holds queued_max bytes.
+    bool send(std::vector<std::byte> head, std::vector<coherence::PageBuf> pages = {});
+    // Closes the socket; on_close runs once, with `why`.
+    void close(const Status& why);
+    bool closed() const { return fd_ < 0; }
+    size_t queued_bytes() const { return queued_bytes_; }
+    const ConnectionStats& stats() const { return stats_; }
+    const std::string& label() const { return label_; }
+    int fd() const { return fd_; }
+
+private:
+    enum class Phase : uint8_t { Header, Body, Data };
+    struct Out {
+        std::vector<std::byte> head;
+        std::vector<coherence::PageBuf> pages;
+        size_t sent = 0;
+        size_t total = 0;
+    };
+    void on_events(uint32_t events);
+    void on_readable();
+    bool read_some(std::span<std::byte> dst, size_t& filled);
+    void begin_data();
+    void deliver();
+    void flush();
+    void update_interest();
+
+    runtime::EventLoop& loop_;
+    int fd_;
+    wire::Limits limits_;
+    std::string label_;
+    size_t queued_max_;
+    OnFrame on_frame_;
+    OnClose on_close_;
+
+    Phase phase_ = Phase::Header;
+    std::array<std::byte, wire::kHeaderSize> head_buf_{};
+    size_t head_filled_ = 0;
+    Frame cur_;
+    size_t body_filled_ = 0;
+    std::vector<std::span<std::byte>> data_spans_;
+    size_t data_filled_ = 0;
+
+    std::deque<Out> out_;
+    size_t queued_bytes_ = 0;
+    bool want_write_ = false;
+    ConnectionStats stats_;
+};
+
+}  // namespace vr::net
