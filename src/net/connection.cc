@@ -45,6 +45,18 @@ void Connection::close(const Status& why) {
     }
 }
 
+int Connection::detach() {
+    int fd = fd_;
+    if (fd >= 0) {
+        loop_.remove(fd);
+        fd_ = -1;
+        on_close_ = nullptr;
+        out_.clear();
+        queued_bytes_ = 0;
+    }
+    return fd;
+}
+
 void Connection::on_events(uint32_t events) {
     if ((events & EPOLLOUT) != 0) {
         flush();

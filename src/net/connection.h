@@ -51,6 +51,8 @@ public:
     // Closes the socket; on_close runs once, with `why`.
     void close(const Status& why);
     bool closed() const { return fd_ < 0; }
+    // Hands the socket over (to another Connection) without closing it or calling on_close.
+    int detach();
     size_t queued_bytes() const { return queued_bytes_; }
     const ConnectionStats& stats() const { return stats_; }
     const std::string& label() const { return label_; }

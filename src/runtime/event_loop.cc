@@ -72,8 +72,8 @@ void EventLoop::cancel_timer(uint64_t id) { timers_.erase(id); }
 bool EventLoop::post(Task task) {
     {
         std::unique_lock<std::mutex> lock(mu_);
-        not_full_.wait(lock, [&] { return stopping_ || posted_.size() < posted_max_; });
-        if (stopping_) {
+        not_full_.wait(lock, [&] { return closed_ || posted_.size() < posted_max_; });
+        if (closed_) {
             return false;
         }
         posted_.push_back(std::move(task));
@@ -93,6 +93,14 @@ void EventLoop::stop() {
     uint64_t one = 1;
     ssize_t n = write(wakefd_, &one, sizeof one);
     (void)n;
+}
+
+void EventLoop::shutdown() {
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        closed_ = true;
+    }
+    stop();
 }
 
 bool EventLoop::on_loop_thread() const { return std::this_thread::get_id() == loop_thread_; }
@@ -145,6 +153,7 @@ Status EventLoop::run() {
         {
             std::lock_guard<std::mutex> lock(mu_);
             if (stopping_) {
+                stopping_ = false;  // a later run() runs again
                 break;
             }
         }

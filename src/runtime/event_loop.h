@@ -42,12 +42,16 @@ public:
     void cancel_timer(uint64_t id);
 
     // Thread-safe. Blocks while the queue is full (back-pressure on the posting thread) unless
-    // the loop is stopping, in which case the task is dropped and false is returned.
+    // the loop was shut down, in which case the task is dropped and false is returned.
     bool post(Task task);
 
-    // Runs until stop(). Returns the first error of epoll_wait other than EINTR.
+    // Runs until stop(). Returns the first error of epoll_wait other than EINTR. May be called
+    // again after it returned.
     Status run();
+    // Thread-safe: makes the current (or next) run() return after this iteration.
     void stop();
+    // Thread-safe and final: stops the loop and refuses further posts, waking blocked posters.
+    void shutdown();
     bool on_loop_thread() const;
 
 private:
@@ -72,7 +76,8 @@ private:
     std::condition_variable not_full_;
     std::deque<Task> posted_;
     size_t posted_max_;
-    bool stopping_ = false;
+    bool stopping_ = false;  // run() should return
+    bool closed_ = false;    // shutdown(): post() refuses
     std::thread::id loop_thread_;
 };
 

@@ -64,9 +64,18 @@ TEST(EventLoop, DeliversReadiness) {
     close(sv[1]);
 }
 
-TEST(EventLoop, PostAfterStopIsRefused) {
+TEST(EventLoop, RunsAgainAfterStopButNotAfterShutdown) {
     EventLoop loop;
-    loop.stop();
+    int runs = 0;
+    for (int i = 0; i < 2; ++i) {
+        loop.add_timer(monotonic_us() + 1000, [&] {
+            ++runs;
+            loop.stop();
+        });
+        ASSERT_TRUE(loop.run().is_ok());
+    }
+    EXPECT_EQ(runs, 2);
+    loop.shutdown();
     EXPECT_FALSE(loop.post([] {}));
 }
 

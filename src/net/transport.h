@@ -1,0 +1,121 @@
+// Transport: the node's links to its peers, on the event loop.
+//
+// * One TCP connection per pair of nodes, so each direction is FIFO. The node with the lower id
+//   connects; the other accepts. A connection carries coherence messages only after a mutual
+//   challenge-response handshake with the cluster key (net/auth.h) that binds it to the peer's
+//   configured name; a wrong key, an unknown name or a replayed handshake is refused and logged.
+// * Failure detection: a link that has received nothing for failure_ms is closed (peers send a
+//   heartbeat every heartbeat_ms when idle). Reconnects back off exponentially up to a bound.
+// * Whenever messages to or from a peer may have been lost (a connection ends), the owner is
+//   told with on_link_reset once the link is back, before any new message is delivered, so the
+//   coherence engine can resynchronise (docs/design/protocol.md §5).
+// * Back-pressure: a connection's send queue is bounded in bytes; beyond it send() fails and
+//   the owner keeps the message (the engine bounds its own in-flight requests per home).
+// * Test hook: delay_us is added to every message sent and loss_ppm drops messages (the link is
+//   then reset, as a real loss under TCP would be seen), to emulate a LAN without netem.
+#pragma once
+
+#include <netinet/in.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "coherence/message.h"
+#include "net/auth.h"
+#include "net/connection.h"
+#include "runtime/event_loop.h"
+#include "wire/frame.h"
+
+namespace vr::net {
+
+struct PeerSpec {
+    coherence::NodeId id = coherence::kNoNode;
+    std::string name;
+    std::string host;
+    uint16_t port = 0;
+};
+
+struct TransportConfig {
+    coherence::NodeId self = 0;
+    std::string self_name;
+    std::string listen_host = "127.0.0.1";
+    uint16_t listen_port = 1104;
+    std::vector<PeerSpec> peers;
+    ClusterKey key;
+    wire::Limits limits;
+    int64_t heartbeat_us = 200'000;
+    int64_t failure_us = 2'000'000;
+    int64_t handshake_timeout_us = 2'000'000;
+    int64_t backoff_max_us = 2'000'000;
+    size_t queued_max_bytes = 64u << 20;
+    uint32_t delay_us = 0;
+    uint32_t loss_ppm = 0;
+};
+
+enum class LinkState : uint8_t { Down, Connecting, Handshake, Up };
+std::string_view link_state_name(LinkState s);
+
+struct LinkInfo {
+    LinkState state = LinkState::Down;
+    int64_t rtt_us = -1;
+    uint64_t resets = 0;
+    uint64_t frames_in = 0;
+    uint64_t frames_out = 0;
+    uint64_t page_bytes_out = 0;
+};
+
+class Transport {
+public:
+    struct Handler {
+        std::function<void(const coherence::Message&)> on_message;
+        std::function<void(coherence::NodeId)> on_link_reset;
+        std::function<void(coherence::NodeId)> on_link_up;
+        std::function<void(const std::string&)> log;
+    };
+
+    Transport(runtime::EventLoop& loop, TransportConfig config, Handler handler);
+    ~Transport();
+
+    Status start();
+    // Sends to a peer (or loops back to self through the event loop). Returns false if the link
+    // is not up or its queue is full: the message is not sent.
+    bool send(const coherence::Message& msg);
+    LinkInfo info(coherence::NodeId peer) const;
+    uint16_t bound_port() const { return bound_port_; }
+
+private:
+    struct Link;
+    void on_accept();
+    void connect(coherence::NodeId peer);
+    void schedule_reconnect(coherence::NodeId peer);
+    void attach(Link& link, int fd, bool initiator);
+    void on_frame(coherence::NodeId peer, Frame&& f);
+    void on_handshake_frame(Link& link, Frame&& f);
+    void on_pending_frame(uint64_t id, Frame&& f);
+    void link_up(Link& link);
+    void link_lost(coherence::NodeId peer, const Status& why);
+    void heartbeat();
+    void log(const std::string& line);
+    const PeerSpec* spec_by_name(const std::string& name) const;
+    uint64_t cluster_hash() const;
+
+    runtime::EventLoop& loop_;
+    TransportConfig cfg_;
+    Handler handler_;
+    int listen_fd_ = -1;
+    uint16_t bound_port_ = 0;
+    std::map<coherence::NodeId, std::unique_ptr<Link>> links_;
+    // Accepted connections still in the handshake, keyed by a serial number.
+    struct Pending;
+    std::map<uint64_t, std::unique_ptr<Pending>> pending_;
+    uint64_t next_pending_ = 1;
+    ReplayGuard replay_;
+    std::mt19937_64 rng_;
+    uint64_t heartbeat_timer_ = 0;
+};
+
+}  // namespace vr::net
