@@ -1,11 +1,10 @@
 #include "net/auth.h"
 
+#include <fmt/format.h>
 #include <sodium.h>
 
 #include <fstream>
 #include <sstream>
-
-#include <fmt/format.h>
 
 namespace vr::net {
 
@@ -19,7 +18,8 @@ void init_sodium() {
 ClusterKey key_from_secret(std::string_view secret) {
     init_sodium();
     ClusterKey k;
-    crypto_hash_sha256(k.bytes.data(), reinterpret_cast<const unsigned char*>(secret.data()), secret.size());
+    crypto_hash_sha256(
+        k.bytes.data(), reinterpret_cast<const unsigned char*>(secret.data()), secret.size());
     return k;
 }
 
@@ -32,8 +32,10 @@ Result<ClusterKey> load_cluster_key(const std::string& path) {
     ss << in.rdbuf();
     std::string secret = ss.str();
     if (secret.size() < 32) {
-        return Status(Code::InvalidArgument,
-                      fmt::format("cluster secret {} has {} bytes; at least 32 are needed", path, secret.size()));
+        return Status(
+            Code::InvalidArgument,
+            fmt::format(
+                "cluster secret {} has {} bytes; at least 32 are needed", path, secret.size()));
     }
     ClusterKey k = key_from_secret(secret);
     sodium_memzero(secret.data(), secret.size());
@@ -76,14 +78,20 @@ Tag handshake_tag(const ClusterKey& key,
     return t;
 }
 
-bool tags_equal(const Tag& a, const Tag& b) { return sodium_memcmp(a.data(), b.data(), a.size()) == 0; }
+bool tags_equal(const Tag& a, const Tag& b) {
+    return sodium_memcmp(a.data(), b.data(), a.size()) == 0;
+}
 
-SessionKeys derive_session_keys(const ClusterKey& key, Role role, const Nonce& nonce_i, const Nonce& nonce_a) {
+SessionKeys derive_session_keys(const ClusterKey& key,
+                                Role role,
+                                const Nonce& nonce_i,
+                                const Nonce& nonce_a) {
     auto derive = [&](std::string_view label) {
         std::array<uint8_t, 32> out{};
         crypto_auth_hmacsha256_state st;
         crypto_auth_hmacsha256_init(&st, key.bytes.data(), key.bytes.size());
-        crypto_auth_hmacsha256_update(&st, reinterpret_cast<const unsigned char*>(label.data()), label.size());
+        crypto_auth_hmacsha256_update(
+            &st, reinterpret_cast<const unsigned char*>(label.data()), label.size());
         crypto_auth_hmacsha256_update(&st, nonce_i.data(), nonce_i.size());
         crypto_auth_hmacsha256_update(&st, nonce_a.data(), nonce_a.size());
         crypto_auth_hmacsha256_final(&st, out.data());

@@ -1,8 +1,8 @@
 // Mutual authentication of two nodes with the pre-shared cluster key (HMAC-SHA256, libsodium).
 //
 //   initiator -> acceptor: Hello     {initiator name, nonce_i}
-//   acceptor -> initiator: Challenge {acceptor name, nonce_a, tag_a = HMAC(K, "acceptor" | ni | na | names)}
-//   initiator -> acceptor: Response  {tag_i = HMAC(K, "initiator" | ni | na | names)}
+//   acceptor -> initiator: Challenge {acceptor name, nonce_a, tag_a = HMAC(K, "acceptor" | ni | na
+//   | names)} initiator -> acceptor: Response  {tag_i = HMAC(K, "initiator" | ni | na | names)}
 //
 // Each side proves it knows K, bound to both fresh nonces and to both node names, so a tag is
 // useless for any other connection or peer: a replayed Response fails against a new nonce_a,
@@ -51,16 +51,19 @@ struct SessionKeys {
     std::array<uint8_t, 32> send{};
     std::array<uint8_t, 32> receive{};
 };
-SessionKeys derive_session_keys(const ClusterKey& key, Role role, const Nonce& nonce_i, const Nonce& nonce_a);
+SessionKeys derive_session_keys(const ClusterKey& key,
+                                Role role,
+                                const Nonce& nonce_i,
+                                const Nonce& nonce_a);
 
 // Remembers the most recent initiator nonces (bounded) to recognise a replayed Hello.
 class ReplayGuard {
-public:
+  public:
     explicit ReplayGuard(size_t capacity = 4096) : capacity_(capacity) {}
     // Returns true if the nonce was seen before; records it otherwise.
     bool seen_before(const Nonce& nonce);
 
-private:
+  private:
     size_t capacity_;
     std::set<Nonce> seen_;
     std::deque<Nonce> order_;

@@ -1,5 +1,6 @@
 #include "net/connection.h"
 
+#include <fmt/format.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -7,13 +8,12 @@
 #include <cerrno>
 #include <cstring>
 
-#include <fmt/format.h>
-
 #include "wire/peer.h"
 
 namespace vr::net {
 
-Connection::Connection(runtime::EventLoop& loop, int fd, wire::Limits limits, std::string label, size_t queued_max)
+Connection::Connection(
+    runtime::EventLoop& loop, int fd, wire::Limits limits, std::string label, size_t queued_max)
     : loop_(loop), fd_(fd), limits_(limits), label_(std::move(label)), queued_max_(queued_max) {}
 
 Connection::~Connection() {
@@ -82,7 +82,8 @@ bool Connection::read_some(std::span<std::byte> dst, size_t& filled) {
             continue;
         }
         if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            close(Status(Code::IoError, fmt::format("read from {}: {}", label_, std::strerror(errno))));
+            close(Status(Code::IoError,
+                         fmt::format("read from {}: {}", label_, std::strerror(errno))));
         }
         return false;
     }
@@ -136,14 +137,16 @@ void Connection::on_readable() {
                     continue;
                 }
                 if (n == 0) {
-                    close(Status(Code::Unavailable, fmt::format("{} closed the connection mid-frame", label_)));
+                    close(Status(Code::Unavailable,
+                                 fmt::format("{} closed the connection mid-frame", label_)));
                     return;
                 }
                 if (errno == EINTR) {
                     continue;
                 }
                 if (errno != EAGAIN && errno != EWOULDBLOCK) {
-                    close(Status(Code::IoError, fmt::format("read from {}: {}", label_, std::strerror(errno))));
+                    close(Status(Code::IoError,
+                                 fmt::format("read from {}: {}", label_, std::strerror(errno))));
                 }
                 return;
             }
@@ -228,7 +231,8 @@ void Connection::flush() {
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 break;
             }
-            close(Status(Code::IoError, fmt::format("write to {}: {}", label_, std::strerror(errno))));
+            close(Status(Code::IoError,
+                         fmt::format("write to {}: {}", label_, std::strerror(errno))));
             return;
         }
         size_t left = static_cast<size_t>(n);

@@ -35,11 +35,15 @@ struct ConnectionStats {
 };
 
 class Connection {
-public:
+  public:
     using OnFrame = std::function<void(Frame&&)>;
     using OnClose = std::function<void(const Status& why)>;
 
-    Connection(runtime::EventLoop& loop, int fd, wire::Limits limits, std::string label, size_t queued_max);
+    Connection(runtime::EventLoop& loop,
+               int fd,
+               wire::Limits limits,
+               std::string label,
+               size_t queued_max);
     ~Connection();
     Connection(const Connection&) = delete;
     Connection& operator=(const Connection&) = delete;
@@ -58,7 +62,7 @@ public:
     const std::string& label() const { return label_; }
     int fd() const { return fd_; }
 
-private:
+  private:
     enum class Phase : uint8_t { Header, Body, Data };
     struct Out {
         std::vector<std::byte> head;

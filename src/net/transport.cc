@@ -2,15 +2,14 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <netinet/tcp.h>
+#include <sodium.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-
-#include <fmt/format.h>
-#include <sodium.h>
 
 #include "wire/handshake.h"
 #include "wire/peer.h"
@@ -23,10 +22,14 @@ using coherence::NodeId;
 
 std::string_view link_state_name(LinkState s) {
     switch (s) {
-        case LinkState::Down: return "down";
-        case LinkState::Connecting: return "connecting";
-        case LinkState::Handshake: return "handshake";
-        case LinkState::Up: return "up";
+        case LinkState::Down:
+            return "down";
+        case LinkState::Connecting:
+            return "connecting";
+        case LinkState::Handshake:
+            return "handshake";
+        case LinkState::Up:
+            return "up";
     }
     return "?";
 }
@@ -42,7 +45,6 @@ struct Transport::Link {
     int64_t rtt_us = -1;
     int64_t backoff_us = 50'000;
     uint64_t resets = 0;
-    bool was_up = false;        // a reset is owed to the owner when the link comes back
     uint64_t handshake_timer = 0;
     uint64_t reconnect_timer = 0;
     ConnectionStats closed_stats;  // of connections that ended, for the totals
@@ -79,7 +81,10 @@ Result<sockaddr_in> resolve(const std::string& host, uint16_t port) {
 }  // namespace
 
 Transport::Transport(runtime::EventLoop& loop, TransportConfig config, Handler handler)
-    : loop_(loop), cfg_(std::move(config)), handler_(std::move(handler)), rng_(randombytes_random()) {
+    : loop_(loop),
+      cfg_(std::move(config)),
+      handler_(std::move(handler)),
+      rng_(randombytes_random()) {
     for (const PeerSpec& p : cfg_.peers) {
         auto l = std::make_unique<Link>();
         l->spec = p;
@@ -135,9 +140,13 @@ Status Transport::start() {
     int one = 1;
     setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     sockaddr_in a = addr.value();
-    if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(listen_fd_, 64) != 0) {
+    if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+        listen(listen_fd_, 64) != 0) {
         return Status(Code::IoError,
-                      fmt::format("cannot listen on {}:{}: {}", cfg_.listen_host, cfg_.listen_port, std::strerror(errno)));
+                      fmt::format("cannot listen on {}:{}: {}",
+                                  cfg_.listen_host,
+                                  cfg_.listen_port,
+                                  std::strerror(errno)));
     }
     socklen_t len = sizeof a;
     getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len);
@@ -148,7 +157,8 @@ Status Transport::start() {
             connect(id);
         }
     }
-    heartbeat_timer_ = loop_.add_timer(runtime::monotonic_us() + cfg_.heartbeat_us, [this] { heartbeat(); });
+    heartbeat_timer_ =
+        loop_.add_timer(runtime::monotonic_us() + cfg_.heartbeat_us, [this] { heartbeat(); });
     return Status::ok();
 }
 
@@ -196,13 +206,15 @@ void Transport::schedule_reconnect(NodeId peer) {
         return;
     }
     int64_t jitter = static_cast<int64_t>(rng_() % static_cast<uint64_t>(l.backoff_us / 2 + 1));
-    l.reconnect_timer = loop_.add_timer(runtime::monotonic_us() + l.backoff_us + jitter, [this, peer] { connect(peer); });
+    l.reconnect_timer = loop_.add_timer(runtime::monotonic_us() + l.backoff_us + jitter,
+                                        [this, peer] { connect(peer); });
     l.backoff_us = std::min(l.backoff_us * 2, cfg_.backoff_max_us);
 }
 
 void Transport::attach(Link& l, int fd, bool initiator) {
     NodeId peer = l.spec.id;
-    l.conn = std::make_unique<Connection>(loop_, fd, cfg_.limits, l.spec.name, cfg_.queued_max_bytes);
+    l.conn =
+        std::make_unique<Connection>(loop_, fd, cfg_.limits, l.spec.name, cfg_.queued_max_bytes);
     l.state = LinkState::Handshake;
     l.last_heard = runtime::monotonic_us();
     Status s = l.conn->start([this, peer](Frame&& f) { on_frame(peer, std::move(f)); },
@@ -211,13 +223,14 @@ void Transport::attach(Link& l, int fd, bool initiator) {
         link_lost(peer, s);
         return;
     }
-    l.handshake_timer = loop_.add_timer(runtime::monotonic_us() + cfg_.handshake_timeout_us, [this, peer] {
-        Link& x = *links_.at(peer);
-        x.handshake_timer = 0;
-        if (x.state == LinkState::Handshake && x.conn) {
-            x.conn->close(Status(Code::Timeout, "handshake timed out"));
-        }
-    });
+    l.handshake_timer =
+        loop_.add_timer(runtime::monotonic_us() + cfg_.handshake_timeout_us, [this, peer] {
+            Link& x = *links_.at(peer);
+            x.handshake_timer = 0;
+            if (x.state == LinkState::Handshake && x.conn) {
+                x.conn->close(Status(Code::Timeout, "handshake timed out"));
+            }
+        });
     if (initiator) {
         l.nonce_i = random_nonce();
         wire::AuthHello h;
@@ -245,15 +258,18 @@ void Transport::on_accept() {
         // Keyed by a serial number, not the fd: a closed socket's number is reused at once.
         uint64_t id = next_pending_++;
         auto p = std::make_unique<Pending>();
-        p->conn = std::make_unique<Connection>(loop_, fd, cfg_.limits, fmt::format("incoming connection {}", id), 64 * 1024);
+        p->conn = std::make_unique<Connection>(
+            loop_, fd, cfg_.limits, fmt::format("incoming connection {}", id), 64 * 1024);
         p->started = runtime::monotonic_us();
         Pending* raw = p.get();
         pending_.emplace(id, std::move(p));
-        Status s = raw->conn->start([this, id](Frame&& f) { on_pending_frame(id, std::move(f)); },
-                                    [this, id](const Status& why) {
-                                        log(fmt::format("incoming connection closed during the handshake: {}", why.to_string()));
-                                        loop_.post([this, id] { pending_.erase(id); });
-                                    });
+        Status s = raw->conn->start(
+            [this, id](Frame&& f) { on_pending_frame(id, std::move(f)); },
+            [this, id](const Status& why) {
+                log(fmt::format("incoming connection closed during the handshake: {}",
+                                why.to_string()));
+                loop_.post([this, id] { pending_.erase(id); });
+            });
         if (!s.is_ok()) {
             pending_.erase(id);
             continue;
@@ -282,7 +298,8 @@ void Transport::on_pending_frame(uint64_t id, Frame&& f) {
         p.conn->close(Status(code, reason));
     };
     if (wire::family_of(f.header.type) != wire::Family::Handshake) {
-        refuse(Code::PermissionDenied, fmt::format("{} frame before authentication", wire::type_name(f.header.type)));
+        refuse(Code::PermissionDenied,
+               fmt::format("{} frame before authentication", wire::type_name(f.header.type)));
         return;
     }
     auto hs = wire::decode_handshake(f.header, f.body, cfg_.limits);
@@ -297,11 +314,14 @@ void Transport::on_pending_frame(uint64_t id, Frame&& f) {
             return;
         }
         if (hello->cluster_hash != cluster_hash()) {
-            refuse(Code::PermissionDenied, fmt::format("node '{}' uses another cluster key", hello->node_name));
+            refuse(Code::PermissionDenied,
+                   fmt::format("node '{}' uses another cluster key", hello->node_name));
             return;
         }
         if (replay_.seen_before(hello->nonce)) {
-            refuse(Code::PermissionDenied, fmt::format("replayed handshake from '{}' (nonce seen before)", hello->node_name));
+            refuse(
+                Code::PermissionDenied,
+                fmt::format("replayed handshake from '{}' (nonce seen before)", hello->node_name));
             return;
         }
         p.peer = spec->id;
@@ -310,10 +330,12 @@ void Transport::on_pending_frame(uint64_t id, Frame&& f) {
         wire::AuthChallenge c;
         c.cluster_hash = cluster_hash();
         c.nonce = p.nonce_a;
-        c.tag = handshake_tag(cfg_.key, Role::Acceptor, p.nonce_i, p.nonce_a, spec->name, cfg_.self_name);
+        c.tag = handshake_tag(
+            cfg_.key, Role::Acceptor, p.nonce_i, p.nonce_a, spec->name, cfg_.self_name);
         c.node_name = cfg_.self_name;
         std::vector<std::byte> frame;
-        VR_ASSERT(wire::encode_handshake(c, cfg_.limits, frame).is_ok(), "own Challenge must encode");
+        VR_ASSERT(wire::encode_handshake(c, cfg_.limits, frame).is_ok(),
+                  "own Challenge must encode");
         p.conn->send(std::move(frame));
         return;
     }
@@ -323,10 +345,12 @@ void Transport::on_pending_frame(uint64_t id, Frame&& f) {
         return;
     }
     Link& l = *links_.at(p.peer);
-    Tag want = handshake_tag(cfg_.key, Role::Initiator, p.nonce_i, p.nonce_a, l.spec.name, cfg_.self_name);
+    Tag want =
+        handshake_tag(cfg_.key, Role::Initiator, p.nonce_i, p.nonce_a, l.spec.name, cfg_.self_name);
     if (!tags_equal(want, resp->tag)) {
         refuse(Code::PermissionDenied,
-               fmt::format("node '{}' failed the challenge (wrong key or replayed response)", l.spec.name));
+               fmt::format("node '{}' failed the challenge (wrong key or replayed response)",
+                           l.spec.name));
         return;
     }
     // Adopt the socket as the peer's link (replacing any older connection), then welcome it.
@@ -335,7 +359,8 @@ void Transport::on_pending_frame(uint64_t id, Frame&& f) {
     if (l.conn) {
         l.conn->close(Status(Code::Unavailable, "replaced by a new connection"));
     }
-    l.conn = std::make_unique<Connection>(loop_, new_fd, cfg_.limits, l.spec.name, cfg_.queued_max_bytes);
+    l.conn = std::make_unique<Connection>(
+        loop_, new_fd, cfg_.limits, l.spec.name, cfg_.queued_max_bytes);
     NodeId peer = l.spec.id;
     Status s = l.conn->start([this, peer](Frame&& fr) { on_frame(peer, std::move(fr)); },
                              [this, peer](const Status& why) { link_lost(peer, why); });
@@ -360,12 +385,14 @@ void Transport::on_frame(NodeId peer, Frame&& f) {
     if (f.header.type == wire::FrameType::Ping || f.header.type == wire::FrameType::Pong) {
         auto t = wire::decode_ping(f.header, f.body);
         if (!t.is_ok()) {
-            l.conn->close(t.status().with_context(fmt::format("bad heartbeat from {}", l.spec.name)));
+            l.conn->close(
+                t.status().with_context(fmt::format("bad heartbeat from {}", l.spec.name)));
             return;
         }
         if (f.header.type == wire::FrameType::Ping) {
             std::vector<std::byte> frame;
-            VR_ASSERT(wire::encode_ping(/*pong=*/true, t.value(), frame).is_ok(), "pong must encode");
+            VR_ASSERT(wire::encode_ping(/*pong=*/true, t.value(), frame).is_ok(),
+                      "pong must encode");
             l.conn->send(std::move(frame));
         } else {
             l.rtt_us = runtime::monotonic_us() - static_cast<int64_t>(t.value());
@@ -373,10 +400,14 @@ void Transport::on_frame(NodeId peer, Frame&& f) {
         return;
     }
     if (wire::family_of(f.header.type) != wire::Family::Peer) {
-        l.conn->close(Status(Code::ProtocolError, fmt::format("unexpected {} frame from {}", wire::type_name(f.header.type), l.spec.name)));
+        l.conn->close(Status(
+            Code::ProtocolError,
+            fmt::format(
+                "unexpected {} frame from {}", wire::type_name(f.header.type), l.spec.name)));
         return;
     }
-    auto m = wire::decode_peer(f.header, f.body, std::move(f.pages), cfg_.limits, wire::LinkEnds{peer, cfg_.self});
+    auto m = wire::decode_peer(
+        f.header, f.body, std::move(f.pages), cfg_.limits, wire::LinkEnds{peer, cfg_.self});
     if (!m.is_ok()) {
         log(fmt::format("closing the link to {}: {}", l.spec.name, m.status().to_string()));
         l.conn->close(m.status());
@@ -404,15 +435,18 @@ void Transport::on_handshake_frame(Link& l, Frame&& f) {
             fail(fmt::format("expected node '{}' but '{}' answered", l.spec.name, c->node_name));
             return;
         }
-        Tag want = handshake_tag(cfg_.key, Role::Acceptor, l.nonce_i, c->nonce, cfg_.self_name, l.spec.name);
+        Tag want = handshake_tag(
+            cfg_.key, Role::Acceptor, l.nonce_i, c->nonce, cfg_.self_name, l.spec.name);
         if (!tags_equal(want, c->tag)) {
             fail("the acceptor failed the challenge (wrong key)");
             return;
         }
         wire::AuthResponse r;
-        r.tag = handshake_tag(cfg_.key, Role::Initiator, l.nonce_i, c->nonce, cfg_.self_name, l.spec.name);
+        r.tag = handshake_tag(
+            cfg_.key, Role::Initiator, l.nonce_i, c->nonce, cfg_.self_name, l.spec.name);
         std::vector<std::byte> frame;
-        VR_ASSERT(wire::encode_handshake(r, cfg_.limits, frame).is_ok(), "own Response must encode");
+        VR_ASSERT(wire::encode_handshake(r, cfg_.limits, frame).is_ok(),
+                  "own Response must encode");
         l.conn->send(std::move(frame));
         return;
     }
@@ -434,10 +468,11 @@ void Transport::link_up(Link& l) {
     l.backoff_us = 50'000;
     l.last_heard = runtime::monotonic_us();
     log(fmt::format("link to {} is up", l.spec.name));
-    if (l.was_up && handler_.on_link_reset) {
-        handler_.on_link_reset(l.spec.id);  // messages may have been lost with the old connection
+    // Messages may have been lost with an old connection, or sent while there was none (send()
+    // refuses then): the owner resynchronises on every link-up, the first one included.
+    if (handler_.on_link_reset) {
+        handler_.on_link_reset(l.spec.id);
     }
-    l.was_up = true;
     if (handler_.on_link_up) {
         handler_.on_link_up(l.spec.id);
     }
@@ -487,12 +522,14 @@ bool Transport::send(const Message& msg) {
     }
     if (cfg_.delay_us != 0) {
         NodeId to = msg.to;
-        loop_.add_timer(runtime::monotonic_us() + cfg_.delay_us, [this, to, head = std::move(head), data = std::move(data)]() mutable {
-            auto lit = links_.find(to);
-            if (lit != links_.end() && lit->second->conn && lit->second->state == LinkState::Up) {
-                lit->second->conn->send(std::move(head), std::move(data));
-            }
-        });
+        loop_.add_timer(runtime::monotonic_us() + cfg_.delay_us,
+                        [this, to, head = std::move(head), data = std::move(data)]() mutable {
+                            auto lit = links_.find(to);
+                            if (lit != links_.end() && lit->second->conn &&
+                                lit->second->state == LinkState::Up) {
+                                lit->second->conn->send(std::move(head), std::move(data));
+                            }
+                        });
         return true;
     }
     return l.conn->send(std::move(head), std::move(data));
@@ -506,11 +543,15 @@ void Transport::heartbeat() {
             continue;
         }
         if (now - l.last_heard > cfg_.failure_us) {
-            l.conn->close(Status(Code::Timeout, fmt::format("nothing heard from {} for {} ms", l.spec.name, (now - l.last_heard) / 1000)));
+            l.conn->close(Status(
+                Code::Timeout,
+                fmt::format(
+                    "nothing heard from {} for {} ms", l.spec.name, (now - l.last_heard) / 1000)));
             continue;
         }
         std::vector<std::byte> frame;
-        VR_ASSERT(wire::encode_ping(/*pong=*/false, static_cast<uint64_t>(now), frame).is_ok(), "ping must encode");
+        VR_ASSERT(wire::encode_ping(/*pong=*/false, static_cast<uint64_t>(now), frame).is_ok(),
+                  "ping must encode");
         l.conn->send(std::move(frame));
     }
     heartbeat_timer_ = loop_.add_timer(now + cfg_.heartbeat_us, [this] { heartbeat(); });
@@ -528,7 +569,8 @@ LinkInfo Transport::info(NodeId peer) const {
     i.resets = l.resets;
     i.frames_in = l.closed_stats.frames_in + (l.conn ? l.conn->stats().frames_in : 0);
     i.frames_out = l.closed_stats.frames_out + (l.conn ? l.conn->stats().frames_out : 0);
-    i.page_bytes_out = l.closed_stats.page_bytes_out + (l.conn ? l.conn->stats().page_bytes_out : 0);
+    i.page_bytes_out =
+        l.closed_stats.page_bytes_out + (l.conn ? l.conn->stats().page_bytes_out : 0);
     return i;
 }
 

@@ -6,9 +6,9 @@
 //   configured name; a wrong key, an unknown name or a replayed handshake is refused and logged.
 // * Failure detection: a link that has received nothing for failure_ms is closed (peers send a
 //   heartbeat every heartbeat_ms when idle). Reconnects back off exponentially up to a bound.
-// * Whenever messages to or from a peer may have been lost (a connection ends), the owner is
-//   told with on_link_reset once the link is back, before any new message is delivered, so the
-//   coherence engine can resynchronise (docs/design/protocol.md §5).
+// * Whenever messages to or from a peer may have been lost (a connection ended, or send() refused
+//   while the link was down), the owner is told with on_link_reset when the link comes up, before
+//   any new message is delivered, so the coherence engine can resynchronise (protocol.md §5).
 // * Back-pressure: a connection's send queue is bounded in bytes; beyond it send() fails and
 //   the owner keeps the message (the engine bounds its own in-flight requests per home).
 // * Test hook: delay_us is added to every message sent and loss_ppm drops messages (the link is
@@ -69,7 +69,7 @@ struct LinkInfo {
 };
 
 class Transport {
-public:
+  public:
     struct Handler {
         std::function<void(const coherence::Message&)> on_message;
         std::function<void(coherence::NodeId)> on_link_reset;
@@ -87,7 +87,7 @@ public:
     LinkInfo info(coherence::NodeId peer) const;
     uint16_t bound_port() const { return bound_port_; }
 
-private:
+  private:
     struct Link;
     void on_accept();
     void connect(coherence::NodeId peer);
