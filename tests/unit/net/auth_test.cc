@@ -1,8 +1,8 @@
 // Handshake tags: both sides compute matching tags with the same key; a wrong key, swapped
 // roles, another nonce or another name all give a different tag; replayed nonces are noticed.
-#include <gtest/gtest.h>
-
 #include "net/auth.h"
+
+#include <gtest/gtest.h>
 
 namespace vr::net {
 namespace {
@@ -15,10 +15,13 @@ TEST(Auth, BothSidesAgreeAndEveryBindingMatters) {
     Tag t = handshake_tag(kKey, Role::Initiator, ni, na, "n1", "n2");
     EXPECT_TRUE(tags_equal(t, handshake_tag(kKey, Role::Initiator, ni, na, "n1", "n2")));
     EXPECT_FALSE(tags_equal(t, handshake_tag(kKey, Role::Acceptor, ni, na, "n1", "n2"))) << "roles";
-    EXPECT_FALSE(tags_equal(t, handshake_tag(kKey, Role::Initiator, ni, random_nonce(), "n1", "n2")))
+    EXPECT_FALSE(
+        tags_equal(t, handshake_tag(kKey, Role::Initiator, ni, random_nonce(), "n1", "n2")))
         << "a fresh acceptor nonce defeats a replayed response";
-    EXPECT_FALSE(tags_equal(t, handshake_tag(kKey, Role::Initiator, ni, na, "n3", "n2"))) << "names";
-    EXPECT_FALSE(tags_equal(t, handshake_tag(kKey, Role::Initiator, ni, na, "n1n", "2"))) << "name boundaries";
+    EXPECT_FALSE(tags_equal(t, handshake_tag(kKey, Role::Initiator, ni, na, "n3", "n2")))
+        << "names";
+    EXPECT_FALSE(tags_equal(t, handshake_tag(kKey, Role::Initiator, ni, na, "n1n", "2")))
+        << "name boundaries";
     ClusterKey wrong = key_from_secret("another secret that is long enough......");
     EXPECT_FALSE(tags_equal(t, handshake_tag(wrong, Role::Initiator, ni, na, "n1", "n2"))) << "key";
 }

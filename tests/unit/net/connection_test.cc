@@ -1,14 +1,14 @@
 // Connection: a DataS frame with page data crosses a socketpair intact (pages read straight into
 // page buffers); garbage or an oversized frame ends the connection with a Status saying why;
 // send() refuses beyond the queue bound instead of growing.
-#include <gtest/gtest.h>
+#include "net/connection.h"
 
+#include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstring>
 
-#include "net/connection.h"
 #include "wire/peer.h"
 
 namespace vr::net {
@@ -52,13 +52,14 @@ TEST(Connection, PageFramesArriveIntact) {
     ASSERT_TRUE(wire::encode_peer(m, p.limits, head, data).is_ok());
     std::optional<Message> got;
     ASSERT_TRUE(p.b->start(
-                     [&](Frame&& f) {
-                         auto d = wire::decode_peer(f.header, f.body, std::move(f.pages), p.limits, {1, 2});
-                         ASSERT_TRUE(d.is_ok()) << d.status().to_string();
-                         got = d.value();
-                         p.loop.stop();
-                     },
-                     [&](const Status& s) { ADD_FAILURE() << s.to_string(); })
+                       [&](Frame&& f) {
+                           auto d = wire::decode_peer(
+                               f.header, f.body, std::move(f.pages), p.limits, {1, 2});
+                           ASSERT_TRUE(d.is_ok()) << d.status().to_string();
+                           got = d.value();
+                           p.loop.stop();
+                       },
+                       [&](const Status& s) { ADD_FAILURE() << s.to_string(); })
                     .is_ok());
     ASSERT_TRUE(p.a->start([](Frame&&) {}, [](const Status&) {}).is_ok());
     ASSERT_TRUE(p.a->send(std::move(head), std::move(data)));
@@ -67,7 +68,8 @@ TEST(Connection, PageFramesArriveIntact) {
     EXPECT_EQ(got->id, 77u);
     ASSERT_EQ(got->pages.size(), 64u);
     EXPECT_EQ((*got->pages[63])[100], std::byte{63});
-    EXPECT_EQ(p.a->stats().page_bytes_out, 64u * p.limits.page_size) << "pages went out without a copy";
+    EXPECT_EQ(p.a->stats().page_bytes_out, 64u * p.limits.page_size)
+        << "pages went out without a copy";
 }
 
 void expect_refused(const std::vector<std::byte>& bytes, const std::string& want) {

@@ -2,15 +2,14 @@
 // only after the mutual handshake; messages cross intact and in order; a wrong key, an unknown
 // node name and a replayed handshake are refused with a log line that says why; a peer that
 // disappears is noticed within the failure timeout and the link comes back with a reset notice.
-#include <gtest/gtest.h>
+#include "net/transport.h"
 
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <netinet/in.h>
-#include <arpa/inet.h>
-
-#include "net/transport.h"
 #include "wire/handshake.h"
 
 namespace vr::net {
@@ -29,7 +28,10 @@ struct Node {
     std::unique_ptr<Transport> t;
 };
 
-TransportConfig config(coherence::NodeId self, const std::string& name, std::vector<PeerSpec> peers, ClusterKey key = kKey) {
+TransportConfig config(coherence::NodeId self,
+                       const std::string& name,
+                       std::vector<PeerSpec> peers,
+                       ClusterKey key = kKey) {
     TransportConfig c;
     c.self = self;
     c.self_name = name;
@@ -104,7 +106,9 @@ TEST(Transport, AuthenticatedLinkCarriesMessagesInOrder) {
     make(loop, b, cb);
     ASSERT_TRUE(b.t->start().is_ok());
     ASSERT_TRUE(a.t->start().is_ok());
-    ASSERT_TRUE(run_until(loop, [&] { return a.t->info(1).state == LinkState::Up && b.t->info(0).state == LinkState::Up; }));
+    ASSERT_TRUE(run_until(loop, [&] {
+        return a.t->info(1).state == LinkState::Up && b.t->info(0).state == LinkState::Up;
+    }));
     for (uint64_t i = 0; i < 100; ++i) {
         Message m;
         m.type = MsgType::GetS;
@@ -120,7 +124,8 @@ TEST(Transport, AuthenticatedLinkCarriesMessagesInOrder) {
     for (uint64_t i = 0; i < 100; ++i) {
         EXPECT_EQ(b.got[i].id, i + 1) << "FIFO";
     }
-    EXPECT_TRUE(run_until(loop, [&] { return a.t->info(1).rtt_us >= 0; })) << "heartbeats measure the RTT";
+    EXPECT_TRUE(run_until(loop, [&] { return a.t->info(1).rtt_us >= 0; }))
+        << "heartbeats measure the RTT";
 }
 
 TEST(Transport, WrongKeyUnknownNameAndReplayAreRefused) {
@@ -134,11 +139,15 @@ TEST(Transport, WrongKeyUnknownNameAndReplayAreRefused) {
     ASSERT_TRUE(acceptor.t->start().is_ok());
 
     Node wrong_key;
-    auto ca = config(0, "n0", {{1, "n1", "127.0.0.1", p1}}, key_from_secret("some other cluster's secret, long enough"));
+    auto ca = config(0,
+                     "n0",
+                     {{1, "n1", "127.0.0.1", p1}},
+                     key_from_secret("some other cluster's secret, long enough"));
     ca.listen_port = p0;
     make(loop, wrong_key, ca);
     ASSERT_TRUE(wrong_key.t->start().is_ok());
-    EXPECT_TRUE(run_until(loop, [&] { return any_log(acceptor, "another cluster key"); }, 2'000'000));
+    EXPECT_TRUE(run_until(
+        loop, [&] { return any_log(acceptor, "another cluster key"); }, 2'000'000));
     EXPECT_NE(acceptor.t->info(0).state, LinkState::Up);
     wrong_key.t.reset();
 
@@ -147,7 +156,8 @@ TEST(Transport, WrongKeyUnknownNameAndReplayAreRefused) {
     cs.listen_port = free_port();
     make(loop, stranger, cs);
     ASSERT_TRUE(stranger.t->start().is_ok());
-    EXPECT_TRUE(run_until(loop, [&] { return any_log(acceptor, "unknown node name 'intruder'"); }, 2'000'000));
+    EXPECT_TRUE(run_until(
+        loop, [&] { return any_log(acceptor, "unknown node name 'intruder'"); }, 2'000'000));
     stranger.t.reset();
 
     // Replay: send the same Hello twice on raw sockets.
@@ -166,10 +176,12 @@ TEST(Transport, WrongKeyUnknownNameAndReplayAreRefused) {
         a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
         ASSERT_EQ(write(fd, frame.data(), frame.size()), static_cast<ssize_t>(frame.size()));
-        run_until(loop, [&] { return false; }, 50'000);
+        run_until(
+            loop, [&] { return false; }, 50'000);
         close(fd);
     }
-    EXPECT_TRUE(any_log(acceptor, "replayed handshake from 'n0'")) << ::testing::PrintToString(acceptor.logs);
+    EXPECT_TRUE(any_log(acceptor, "replayed handshake from 'n0'"))
+        << ::testing::PrintToString(acceptor.logs);
     EXPECT_NE(acceptor.t->info(0).state, LinkState::Up);
 }
 
@@ -193,11 +205,13 @@ TEST(Transport, GarbageFromAPeerPortIsRefusedAndTheNodeKeepsServing) {
     ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
     std::string junk(100, 'x');
     ASSERT_EQ(write(fd, junk.data(), junk.size()), 100);
-    EXPECT_TRUE(run_until(loop, [&] { return any_log(b, "closed during the handshake"); }, 1'000'000));
+    EXPECT_TRUE(run_until(
+        loop, [&] { return any_log(b, "closed during the handshake"); }, 1'000'000));
     close(fd);
     make(loop, a, ca);
     ASSERT_TRUE(a.t->start().is_ok());
-    EXPECT_TRUE(run_until(loop, [&] { return b.t->info(0).state == LinkState::Up; })) << "honest peers still get in";
+    EXPECT_TRUE(run_until(loop, [&] { return b.t->info(0).state == LinkState::Up; }))
+        << "honest peers still get in";
 }
 
 TEST(Transport, APeerThatDisappearsIsNoticedAndTheLinkComesBackWithAReset) {
@@ -218,7 +232,8 @@ TEST(Transport, APeerThatDisappearsIsNoticedAndTheLinkComesBackWithAReset) {
     int64_t t0 = runtime::monotonic_us();
     b.t.reset();  // the peer's process is gone
     ASSERT_TRUE(run_until(loop, [&] { return a.t->info(1).state != LinkState::Up; }));
-    EXPECT_LT(runtime::monotonic_us() - t0, 200'000 + 100'000) << "noticed within the failure timeout";
+    EXPECT_LT(runtime::monotonic_us() - t0, 200'000 + 100'000)
+        << "noticed within the failure timeout";
     make(loop, b, cb);
     ASSERT_TRUE(b.t->start().is_ok());
     ASSERT_TRUE(run_until(loop, [&] { return a.t->info(1).state == LinkState::Up; }));
