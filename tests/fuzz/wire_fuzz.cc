@@ -16,6 +16,7 @@
 #include "wire/crc32c.h"
 #include "wire/handshake.h"
 #include "wire/peer.h"
+#include "wire/ping.h"
 #include "wire_fuzz_common.h"
 
 namespace vr::wire::fuzz {
@@ -149,6 +150,19 @@ void one_input(const uint8_t* input, size_t size) {
         case Family::Handshake:
             handshake(h.value(), frame, body, limits);
             return;
+        case Family::Link: {
+            // Heartbeats: what decodes must re-encode to the same bytes.
+            auto t = decode_ping(h.value(), body);
+            if (t.is_ok()) {
+                std::vector<std::byte> again;
+                if (!encode_ping(h->type == FrameType::Pong, t.value(), again).is_ok() ||
+                    again.size() > frame.size() ||
+                    !std::equal(again.begin(), again.end(), frame.begin())) {
+                    mismatch("heartbeat did not re-encode to the same bytes");
+                }
+            }
+            return;
+        }
         case Family::ClientRequest: {
             auto m = decode_client_request(h.value(), body, std::move(data_copy), limits);
             if (m.is_ok()) {
