@@ -92,16 +92,26 @@ bool any_log(const Node& n, const std::string& part) {
     return false;
 }
 
-TEST(Transport, AuthenticatedLinkCarriesMessagesInOrder) {
+// Two nodes, n0 and n1, configured for each other on free loopback ports.
+struct TwoNodes {
+    TwoNodes() {
+        uint16_t p0 = free_port();
+        uint16_t p1 = free_port();
+        ca = config(0, "n0", {{1, "n1", "127.0.0.1", p1}});
+        ca.listen_port = p0;
+        cb = config(1, "n1", {{0, "n0", "127.0.0.1", p0}});
+        cb.listen_port = p1;
+    }
     runtime::EventLoop loop;
-    uint16_t p0 = free_port();
-    uint16_t p1 = free_port();
     Node a;
     Node b;
-    auto ca = config(0, "n0", {{1, "n1", "127.0.0.1", p1}});
-    ca.listen_port = p0;
-    auto cb = config(1, "n1", {{0, "n0", "127.0.0.1", p0}});
-    cb.listen_port = p1;
+    TransportConfig ca;
+    TransportConfig cb;
+};
+
+TEST(Transport, AuthenticatedLinkCarriesMessagesInOrder) {
+    TwoNodes t;
+    auto& [loop, a, b, ca, cb] = t;
     make(loop, a, ca);
     make(loop, b, cb);
     ASSERT_TRUE(b.t->start().is_ok());
@@ -188,21 +198,14 @@ TEST(Transport, WrongKeyUnknownNameAndReplayAreRefused) {
 }
 
 TEST(Transport, GarbageFromAPeerPortIsRefusedAndTheNodeKeepsServing) {
-    runtime::EventLoop loop;
-    uint16_t p0 = free_port();
-    uint16_t p1 = free_port();
-    Node a;
-    Node b;
-    auto ca = config(0, "n0", {{1, "n1", "127.0.0.1", p1}});
-    ca.listen_port = p0;
-    auto cb = config(1, "n1", {{0, "n0", "127.0.0.1", p0}});
-    cb.listen_port = p1;
+    TwoNodes t;
+    auto& [loop, a, b, ca, cb] = t;
     make(loop, b, cb);
     ASSERT_TRUE(b.t->start().is_ok());
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
-    addr.sin_port = htons(p1);
+    addr.sin_port = htons(cb.listen_port);
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
     std::string junk(100, 'x');
@@ -217,15 +220,8 @@ TEST(Transport, GarbageFromAPeerPortIsRefusedAndTheNodeKeepsServing) {
 }
 
 TEST(Transport, APeerThatDisappearsIsNoticedAndTheLinkComesBackWithAReset) {
-    runtime::EventLoop loop;
-    uint16_t p0 = free_port();
-    uint16_t p1 = free_port();
-    Node a;
-    Node b;
-    auto ca = config(0, "n0", {{1, "n1", "127.0.0.1", p1}});
-    ca.listen_port = p0;
-    auto cb = config(1, "n1", {{0, "n0", "127.0.0.1", p0}});
-    cb.listen_port = p1;
+    TwoNodes t;
+    auto& [loop, a, b, ca, cb] = t;
     make(loop, a, ca);
     make(loop, b, cb);
     ASSERT_TRUE(b.t->start().is_ok());
