@@ -1,5 +1,6 @@
 #include "runtime/event_loop.h"
 
+#include <fmt/format.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -7,8 +8,6 @@
 #include <cerrno>
 #include <cstring>
 #include <thread>
-
-#include <fmt/format.h>
 
 namespace vr::runtime {
 
@@ -26,7 +25,8 @@ EventLoop::EventLoop(size_t posted_max) : posted_max_(posted_max) {
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.fd = wakefd_;
-    VR_ASSERT(epoll_ctl(epfd_, EPOLL_CTL_ADD, wakefd_, &ev) == 0, "epoll_ctl: {}", std::strerror(errno));
+    VR_ASSERT(
+        epoll_ctl(epfd_, EPOLL_CTL_ADD, wakefd_, &ev) == 0, "epoll_ctl: {}", std::strerror(errno));
 }
 
 EventLoop::~EventLoop() {
@@ -67,7 +67,9 @@ uint64_t EventLoop::add_timer(int64_t at_us, Task task) {
     return id;
 }
 
-void EventLoop::cancel_timer(uint64_t id) { timers_.erase(id); }
+void EventLoop::cancel_timer(uint64_t id) {
+    timers_.erase(id);
+}
 
 bool EventLoop::post(Task task) {
     {
@@ -103,7 +105,9 @@ void EventLoop::shutdown() {
     stop();
 }
 
-bool EventLoop::on_loop_thread() const { return std::this_thread::get_id() == loop_thread_; }
+bool EventLoop::on_loop_thread() const {
+    return std::this_thread::get_id() == loop_thread_;
+}
 
 void EventLoop::drain_posted() {
     uint64_t count = 0;
@@ -157,7 +161,10 @@ Status EventLoop::run() {
                 break;
             }
         }
-        int n = epoll_wait(epfd_, events.data(), static_cast<int>(events.size()), static_cast<int>(next_timeout_ms()));
+        int n = epoll_wait(epfd_,
+                           events.data(),
+                           static_cast<int>(events.size()),
+                           static_cast<int>(next_timeout_ms()));
         if (n < 0 && errno != EINTR) {
             return Status(Code::IoError, fmt::format("epoll_wait: {}", std::strerror(errno)));
         }

@@ -24,7 +24,7 @@ namespace vr::runtime {
 int64_t monotonic_us();
 
 class EventLoop {
-public:
+  public:
     using IoCallback = std::function<void(uint32_t epoll_events)>;
     using Task = std::function<void()>;
 
@@ -54,7 +54,7 @@ public:
     void shutdown();
     bool on_loop_thread() const;
 
-private:
+  private:
     void drain_posted();
     int64_t next_timeout_ms() const;
     void run_due_timers();

@@ -13,7 +13,12 @@ Status encode_ping(bool pong, uint64_t time_us, std::vector<std::byte>& frame) {
     begin_frame(frame);
     Writer w(frame);
     w.u64(time_us);
-    return finish_frame(frame, pong ? FrameType::Pong : FrameType::Ping, /*id=*/0, /*data_len=*/0, /*data_crc=*/0, Limits{});
+    return finish_frame(frame,
+                        pong ? FrameType::Pong : FrameType::Ping,
+                        /*id=*/0,
+                        /*data_len=*/0,
+                        /*data_crc=*/0,
+                        Limits{});
 }
 
 Result<uint64_t> decode_ping(const FrameHeader& header, std::span<const std::byte> body) {

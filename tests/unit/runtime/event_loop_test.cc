@@ -1,14 +1,13 @@
 // EventLoop: timers fire in order and can be cancelled; posted tasks from other threads run on
 // the loop thread; fd readiness is delivered; stop() ends run() and drains posted work.
-#include <gtest/gtest.h>
+#include "runtime/event_loop.h"
 
+#include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <thread>
-
-#include "runtime/event_loop.h"
 
 namespace vr::runtime {
 namespace {
@@ -50,12 +49,15 @@ TEST(EventLoop, DeliversReadiness) {
     int sv[2];
     ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
     std::string got;
-    ASSERT_TRUE(loop.add(sv[0], EPOLLIN, [&](uint32_t) {
-                        char buf[16];
-                        ssize_t n = read(sv[0], buf, sizeof buf);
-                        got.append(buf, static_cast<size_t>(n > 0 ? n : 0));
-                        loop.stop();
-                    }).is_ok());
+    ASSERT_TRUE(loop.add(sv[0],
+                         EPOLLIN,
+                         [&](uint32_t) {
+                             char buf[16];
+                             ssize_t n = read(sv[0], buf, sizeof buf);
+                             got.append(buf, static_cast<size_t>(n > 0 ? n : 0));
+                             loop.stop();
+                         })
+                    .is_ok());
     ASSERT_EQ(write(sv[1], "ping", 4), 4);
     ASSERT_TRUE(loop.run().is_ok());
     EXPECT_EQ(got, "ping");
