@@ -202,7 +202,7 @@ Result<Attr> Export::remember(const Stat& st, const std::string& path) {
 Result<UniqueFd> Export::reopen(const FileEntry& entry, int flags) {
     if (!entry.path) {
         return Status(
-            Code::NotFound,
+            Code::Stale,
             fmt::format("ino {} is no longer linked at a path the store knows", entry.ino));
     }
     Result<UniqueFd> fd = open_beneath(root_.get(), *entry.path, flags | O_NOFOLLOW, 0);
@@ -213,7 +213,7 @@ Result<UniqueFd> Export::reopen(const FileEntry& entry, int flags) {
     VR_TRY(st);
     if (st->dev != root_dev_ || st->ino != entry.ino || st->birth_ns != entry.birth_ns) {
         return Status(
-            Code::NotFound,
+            Code::Stale,
             fmt::format("ino {}: '{}' now names another file", entry.ino, printable(*entry.path)));
     }
     return fd;

@@ -101,8 +101,11 @@ Status errno_status(int err, std::string_view op, std::string_view path) {
         case ENOENT:
             return Status(Code::NotFound, fmt::format("{}: {}", where, std::strerror(err)));
         case EEXIST:
-        case ENOTEMPTY:
             return Status(Code::Exists, fmt::format("{}: {}", where, std::strerror(err)));
+        case ENOTEMPTY:
+            return Status(Code::NotEmpty, fmt::format("{}: {}", where, std::strerror(err)));
+        case ESTALE:
+            return Status(Code::Stale, fmt::format("{}: {}", where, std::strerror(err)));
         case EACCES:
         case EPERM:
             return Status(Code::PermissionDenied, fmt::format("{}: {}", where, std::strerror(err)));

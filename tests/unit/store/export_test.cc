@@ -266,7 +266,7 @@ TEST_F(ExportTest, UnlinkRmdirRenameSetattrTruncate) {
     Result<Attr> g = ex->create("g", 0644, CreateMode::Exclusive);
     ASSERT_TRUE(f.is_ok() && g.is_ok());
 
-    VR_EXPECT_ERROR(ex->rmdir("d"), Code::Exists, "not empty");
+    VR_EXPECT_ERROR(ex->rmdir("d"), Code::NotEmpty, "not empty");
     VR_EXPECT_ERROR(ex->unlink("d"), Code::InvalidArgument, "unlink 'd'");
     VR_EXPECT_ERROR(ex->rmdir("g"), Code::InvalidArgument, "Not a directory");
 
@@ -434,8 +434,8 @@ TEST_F(ExportTest, FdTableIsBoundedAndReopensByIno) {
     // Replaced behind the store's back: the path names another inode now.
     write_file(box_.in_root("replacement"), "impostor");
     std::filesystem::rename(box_.in_root("replacement"), box_.in_root("f2"));
-    VR_EXPECT_ERROR(ex->read_pages(inos[2], 0, 1), Code::NotFound, "now names another file");
-    VR_EXPECT_ERROR(ex->getattr(inos[2]), Code::NotFound, "now names another file");
+    VR_EXPECT_ERROR(ex->read_pages(inos[2], 0, 1), Code::Stale, "now names another file");
+    VR_EXPECT_ERROR(ex->getattr(inos[2]), Code::Stale, "now names another file");
 
     // Unlinked through the store while open: readable until evicted, NotFound afterwards.
     VR_ASSERT_OK(ex->read_pages(inos[3], 0, 1));

@@ -85,7 +85,8 @@ TEST(Errno, EachFamilyMapsToItsCode) {
     const Case cases[] = {
         {ENOENT, Code::NotFound},
         {EEXIST, Code::Exists},
-        {ENOTEMPTY, Code::Exists},
+        {ENOTEMPTY, Code::NotEmpty},
+        {ESTALE, Code::Stale},
         {EACCES, Code::PermissionDenied},
         {EPERM, Code::PermissionDenied},
         {ENOSPC, Code::NoSpace},
