@@ -972,7 +972,6 @@ void Engine::enforce_capacity(Time now) {
         clock_.swap(kept);
     }
     std::vector<Message> puts_now;
-    std::set<FileId> touched;
     size_t budget = 2 * clock_.size();
     while (page_count_ > cfg_.cache_pages_max && budget-- > 0 && !clock_.empty()) {
         auto [f, p] = clock_.front();
@@ -998,7 +997,6 @@ void Engine::enforce_capacity(Time now) {
         if (find_page(f, p) != nullptr) {
             clock_.emplace_back(f, p);  // MI_K / MI_A / SI_K: still present until acked
         }
-        touched.insert(f);
     }
     for (Message& m : puts_now) {
         send_to_home(std::move(m), now);

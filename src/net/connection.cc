@@ -201,7 +201,6 @@ bool Connection::send(std::vector<std::byte> head, std::vector<coherence::PageBu
 void Connection::flush() {
     while (fd_ >= 0 && !out_.empty()) {
         std::vector<iovec> iov;
-        size_t frames_in_iov = 0;
         for (auto& o : out_) {
             size_t skip = o.sent;
             auto add = [&](const std::byte* p, size_t n) {
@@ -218,7 +217,6 @@ void Connection::flush() {
                     add(pg->data(), pg->size());
                 }
             }
-            ++frames_in_iov;
             if (iov.size() >= 512) {
                 break;
             }
@@ -250,7 +248,6 @@ void Connection::flush() {
                 out_.pop_front();
             }
         }
-        (void)frames_in_iov;
     }
     update_interest();
 }
