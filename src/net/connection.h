@@ -26,6 +26,16 @@ struct Frame {
     std::vector<std::byte> bytes;           // DataKind::Bytes
 };
 
+// Bytes a frame's data section takes from a file with sendfile: `file_bytes` bytes at `offset`
+// of `fd`, then `zero_bytes` zeros (also sent if the file turns out shorter). The connection
+// owns `fd` and closes it once sent or dropped.
+struct FileSegment {
+    int fd = -1;
+    uint64_t offset = 0;
+    uint64_t file_bytes = 0;
+    uint64_t zero_bytes = 0;
+};
+
 struct ConnectionStats {
     uint64_t frames_in = 0;
     uint64_t frames_out = 0;
@@ -52,6 +62,8 @@ class Connection {
     // Queues a frame (head = header + body, then the pages' bytes). Returns false, queueing
     // nothing, when the queue already holds queued_max bytes.
     bool send(std::vector<std::byte> head, std::vector<coherence::PageBuf> pages = {});
+    // Queues a frame whose data section is `segment` (sent with sendfile). Same bound.
+    bool send_file(std::vector<std::byte> head, FileSegment segment);
     // Closes the socket; on_close runs once, with `why`.
     void close(const Status& why);
     bool closed() const { return fd_ < 0; }

@@ -29,6 +29,7 @@
 #include "net/connection.h"
 #include "runtime/event_loop.h"
 #include "wire/frame.h"
+#include "wire/meta.h"
 
 namespace vr::net {
 
@@ -75,6 +76,11 @@ class Transport {
         std::function<void(coherence::NodeId)> on_link_reset;
         std::function<void(coherence::NodeId)> on_link_up;
         std::function<void(const std::string&)> log;
+        // Metadata family (wire/meta.h). Volumes arrive after every link-up, before any
+        // coherence message of that link.
+        std::function<void(coherence::NodeId, wire::VolumesMsg)> on_volumes;
+        std::function<void(coherence::NodeId, uint64_t id, wire::MetaRequest)> on_meta_request;
+        std::function<void(coherence::NodeId, uint64_t id, wire::MetaReply)> on_meta_reply;
     };
 
     Transport(runtime::EventLoop& loop, TransportConfig config, Handler handler);
@@ -84,6 +90,15 @@ class Transport {
     // Sends to a peer (or loops back to self through the event loop). Returns false if the link
     // is not up or its queue is full: the message is not sent.
     bool send(const coherence::Message& msg);
+    // Sends a DataS/DataM whose pages (msg.pages empty, range.count pages) come from a file:
+    // `segment` is sent with sendfile, with no user-space copy (counted in page_bytes_zero_copy).
+    // The frame carries kFlagDataUnchecked (no data CRC: TCP's checksum covers it). With
+    // encryption on, the bytes are read and sent through the cipher instead.
+    bool send_from_file(const coherence::Message& msg, FileSegment segment);
+    // The volumes this node exports: sent to every peer whenever its link comes up.
+    void set_volumes(wire::VolumesMsg volumes);
+    bool send_meta_request(coherence::NodeId peer, uint64_t id, const wire::MetaRequest& req);
+    bool send_meta_reply(coherence::NodeId peer, uint64_t id, const wire::MetaReply& reply);
     LinkInfo info(coherence::NodeId peer) const;
     uint16_t bound_port() const { return bound_port_; }
 

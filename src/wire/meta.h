@@ -1,0 +1,150 @@
+// Metadata messages between nodes: what a node asks of the home of a volume besides pages
+// (lookup, getattr, create, truncate, ...), and the list of volumes a node exports, which it
+// announces to every peer after the handshake. They travel on the same authenticated link as
+// the coherence messages (family Meta), so they are ordered with them.
+//
+//   Volumes{volumes}                 node -> peer, after every link-up (id 0)
+//   MetaRequest{op, ...}             node -> home (id: the requester's rpc id, never 0)
+//   MetaReply{code, message, ...}    home -> node (id: the request's id)
+//
+// Paths are relative to the volume's export root ("" is the root), 0..max_path bytes without
+// NUL; the codec does not resolve them (the home's store does, beneath its root). Names
+// (Lookup) are one component: 1..255 bytes without '/' or NUL. An ino is the home's engine ino
+// (the export index in its top byte, see node/ino.h); the codec only checks it is not 0.
+// Body layouts: docs/design/wire.md.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "wire/frame.h"
+
+namespace vr::wire {
+
+inline constexpr size_t kVolumesMax = 256;     // volumes one node may export
+inline constexpr size_t kVolumeNameMax = 64;   // bytes; [A-Za-z0-9._-], not "." or ".."
+inline constexpr size_t kMetaNameMax = 255;    // bytes of one path component
+inline constexpr uint32_t kReaddirMax = 1024;  // entries per Readdir reply
+
+struct VolumeInfo {
+    std::string name;
+    uint16_t index = 0;  // the export's index on its node (< kVolumesMax), unique per message
+    bool read_only = false;
+    uint64_t root_ino = 0;  // the engine ino of the export root (not 0)
+    bool operator==(const VolumeInfo&) const = default;
+};
+struct VolumesMsg {
+    std::vector<VolumeInfo> volumes;  // at most kVolumesMax, names unique
+    bool operator==(const VolumesMsg&) const = default;
+};
+
+enum class MetaOp : uint8_t {
+    Lookup = 1,    // ino (the parent directory), name -> attr
+    GetAttrPath,   // volume, path -> attr (a final symlink is described, not followed)
+    GetAttr,       // ino -> attr
+    Create,        // volume, path, mode, flags (kCreateExclusive) -> attr
+    Mkdir,         // volume, path, mode -> attr
+    Unlink,        // volume, path
+    Rmdir,         // volume, path
+    Rename,        // volume, path -> path2, flags (kRename*)
+    Readdir,       // volume, path, cookie, count (1..kReaddirMax) -> entries, next_cookie, end
+    Truncate,      // ino, size -> attr
+    Extend,        // ino, size -> attr (grows to size, never shrinks)
+    SetAttr,       // ino, change -> attr
+};
+inline constexpr uint8_t kMetaOpMax = static_cast<uint8_t>(MetaOp::SetAttr);
+
+inline constexpr uint32_t kCreateExclusive = 1;  // Create: fail with Exists if the name is taken
+inline constexpr uint32_t kRenameReplace = 0;
+inline constexpr uint32_t kRenameNoReplace = 1;
+inline constexpr uint32_t kRenameExchange = 2;
+
+// File types in attributes and directory entries.
+enum class MetaType : uint8_t { Other = 0, Regular = 1, Directory = 2, Symlink = 3 };
+
+// SetAttr: only the fields that are set change.
+struct MetaChange {
+    std::optional<uint32_t> mode;  // permission bits <= 07777
+    std::optional<uint32_t> uid;
+    std::optional<uint32_t> gid;
+    std::optional<int64_t> atime_ns;
+    std::optional<int64_t> mtime_ns;
+    bool operator==(const MetaChange&) const = default;
+};
+
+struct MetaRequest {
+    MetaOp op = MetaOp::GetAttr;
+    uint16_t volume = 0;  // path ops: the export index on the home
+    uint64_t ino = 0;     // ino ops (Lookup: the parent directory); not 0 for them
+    std::string path;     // path ops; Lookup: the name
+    std::string path2;    // Rename: the target path
+    uint32_t mode = 0;    // Create, Mkdir: permission bits <= 07777
+    uint32_t flags = 0;   // Create: kCreateExclusive; Rename: kRename*; else 0
+    uint64_t size = 0;    // Truncate, Extend: <= kMaxFileBytes
+    uint64_t cookie = 0;  // Readdir
+    uint32_t count = 0;   // Readdir: 1..kReaddirMax
+    MetaChange change;    // SetAttr
+    bool operator==(const MetaRequest&) const = default;
+};
+
+struct MetaAttr {
+    uint64_t ino = 0;
+    MetaType type = MetaType::Other;
+    uint32_t mode = 0;  // permission bits (07777)
+    uint64_t size = 0;  // <= kMaxFileBytes
+    uint64_t nlink = 0;
+    uint32_t uid = 0;
+    uint32_t gid = 0;
+    int64_t mtime_ns = 0;
+    int64_t ctime_ns = 0;
+    bool operator==(const MetaAttr&) const = default;
+};
+
+struct MetaDirEntry {
+    std::string name;  // one component, 1..kMetaNameMax bytes
+    uint64_t ino = 0;
+    MetaType type = MetaType::Other;
+    bool operator==(const MetaDirEntry&) const = default;
+};
+
+struct MetaReply {
+    Code code = Code::Ok;
+    std::string message;          // error context, <= Limits::max_message bytes, no NUL
+    std::optional<MetaAttr> attr;  // ops that return attributes, when code is Ok
+    std::vector<MetaDirEntry> entries;  // Readdir: at most kReaddirMax
+    uint64_t next_cookie = 0;           // Readdir
+    bool end = false;                   // Readdir
+    bool operator==(const MetaReply&) const = default;
+};
+
+// Encoders write one whole frame (header and body; these frames have no data section) into
+// `out`, replacing its contents. They fail with InvalidArgument if a field breaks a rule above
+// or the body would exceed limits.max_body.
+Status encode_volumes(const VolumesMsg& msg, const Limits& limits, std::vector<std::byte>& out);
+Status encode_meta_request(uint64_t id,
+                           const MetaRequest& req,
+                           const Limits& limits,
+                           std::vector<std::byte>& out);
+Status encode_meta_reply(uint64_t id,
+                         const MetaReply& reply,
+                         const Limits& limits,
+                         std::vector<std::byte>& out);
+
+// Decoders take a frame whose header decode_header accepted, check the body length and CRC and
+// every field, and reject anything else with a Status that says what was wrong.
+Result<VolumesMsg> decode_volumes(const FrameHeader& header,
+                                  std::span<const std::byte> body,
+                                  const Limits& limits);
+Result<MetaRequest> decode_meta_request(const FrameHeader& header,
+                                        std::span<const std::byte> body,
+                                        const Limits& limits);
+Result<MetaReply> decode_meta_reply(const FrameHeader& header,
+                                    std::span<const std::byte> body,
+                                    const Limits& limits);
+
+std::string_view meta_op_name(MetaOp op);
+
+}  // namespace vr::wire
