@@ -913,6 +913,16 @@ void Engine::evict(FileId file, Range range, Time now) {
     pump(file, now);
 }
 
+void Engine::evict_all(Time now) {
+    std::vector<FileId> files;
+    for (const auto& [f, cf] : files_) {
+        files.push_back(f);
+    }
+    for (const FileId& f : files) {
+        evict(f, kWholeFile, now);
+    }
+}
+
 void Engine::evict_page(FileId f, PageIndex p, Page& pg, std::vector<Message>& puts_now, Time now) {
     (void)now;
     bool is_m = pg.state == PState::M;

@@ -76,6 +76,8 @@ class Engine {
         uint64_t req, FileId file, uint64_t byte_offset, std::vector<std::byte> bytes, Time now);
     void fsync(uint64_t req, FileId file, Time now);
     void evict(FileId file, Range range, Time now);
+    // Evicts every S and M page this node caches (M pages are written back): for shutdown.
+    void evict_all(Time now);
 
     std::vector<Effect> take_effects();
 
@@ -91,6 +93,10 @@ class Engine {
     // True when this node may serve the page from its cache right now (state and lease).
     bool can_read(FileId file, PageIndex page, Time now) const;
     bool lease_valid(NodeId home, Time now) const;
+    // The incarnation of `home` this node last saw (its own for self; 0: never heard of it).
+    uint64_t home_incarnation(NodeId home) const {
+        return home == cfg_.self ? cfg_.home_incarnation : links_[home].incarnation;
+    }
     DirView dir_entry(uint64_t ino, PageIndex page) const;
     // Pages of a file in the directory, with their entries (home side).
     std::vector<std::pair<PageIndex, DirView>> dir_pages(uint64_t ino) const;

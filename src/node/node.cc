@@ -1,0 +1,1089 @@
+#include "node/node.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "base/log.h"
+#include "net/auth.h"
+#include "node/ino.h"
+#include "node/sync_worker.h"
+
+namespace vr::node {
+
+using coherence::Effect;
+using coherence::EffectKind;
+using coherence::FileId;
+using coherence::Message;
+using coherence::MsgType;
+using coherence::NodeId;
+using coherence::PageBuf;
+using coherence::PageIndex;
+using coherence::Range;
+
+// Every counter `vremote stats` and the metrics endpoint show. Updated on the loop thread only.
+#define VR_NODE_COUNTERS(X)                                                                    \
+    X(fetch_requests, "GetS and GetM requests sent to homes")                                  \
+    X(pages_served, "pages sent to other nodes in DataS/DataM")                                \
+    X(invalidations_sent, "Inv and Recall messages sent to sharers and owners")               \
+    X(kernel_invalidations, "kernel page-cache invalidations run")                             \
+    X(writebacks, "M pages written back to a home (PutM, recall, reclaim)")                    \
+    X(evictions, "pages evicted from this node's cache (PutS, PutM)")                          \
+    X(store_pages_written, "pages written to this node's origin stores")                      \
+    X(store_write_errors, "origin store writes that failed")                                   \
+    X(store_syncs, "fdatasync calls on origin files")                                          \
+    X(bytes_sent_zero_copy, "page bytes sent with no user-space copy (sendfile, cache frames)") \
+    X(bytes_sent_copied, "page bytes read into user space before they were sent")             \
+    X(send_failures, "messages the transport refused (link down or queue full)")              \
+    X(meta_requests_sent, "metadata requests sent to homes")                                   \
+    X(meta_requests_served, "metadata requests served for peers")                              \
+    X(meta_requests_refused, "metadata requests of peers refused with an error")               \
+    X(reads, "local reads")                                                                    \
+    X(writes, "local writes")                                                                  \
+    X(fsyncs, "local fsyncs")                                                                  \
+    X(request_errors, "local reads, writes and fsyncs that failed")
+
+struct Node::Counters {
+#define VR_X(name, help) uint64_t name = 0;
+    VR_NODE_COUNTERS(VR_X)
+#undef VR_X
+};
+
+namespace {
+
+wire::MetaReply error_reply(const Status& st) {
+    wire::MetaReply r;
+    r.code = st.code();
+    std::string msg = st.context();
+    if (msg.size() > 512) {
+        msg.resize(512);
+    }
+    std::replace(msg.begin(), msg.end(), '\0', '?');
+    r.message = std::move(msg);
+    return r;
+}
+
+wire::MetaType meta_type(store::FileType t) {
+    switch (t) {
+        case store::FileType::Regular:
+            return wire::MetaType::Regular;
+        case store::FileType::Directory:
+            return wire::MetaType::Directory;
+        case store::FileType::Symlink:
+            return wire::MetaType::Symlink;
+        case store::FileType::Other:
+            break;
+    }
+    return wire::MetaType::Other;
+}
+
+bool expected_error(Code c) {
+    return c == Code::NotFound || c == Code::Exists || c == Code::NotEmpty;
+}
+
+}  // namespace
+
+Node::Node(const config::NodeConfig& config, runtime::EventLoop& loop)
+    : cfg_(config), loop_(loop), engine_(coherence::EngineConfig{}),
+      counters_(std::make_unique<Counters>()) {}
+
+Node::~Node() {
+    if (tick_timer_ != 0) {
+        loop_.cancel_timer(tick_timer_);
+    }
+}
+
+Result<std::unique_ptr<Node>> Node::create(const config::NodeConfig& config,
+                                           runtime::EventLoop& loop) {
+    std::unique_ptr<Node> n(new Node(config, loop));
+    // Node ids: the index of the name among all node names, sorted. Every node computes the
+    // same numbering from its own config as long as the configs list the same nodes, which the
+    // handshake checks (the cluster hash covers every name).
+    n->names_.push_back(config.node.name);
+    for (const auto& p : config.peers) {
+        n->names_.push_back(p.name);
+    }
+    std::sort(n->names_.begin(), n->names_.end());
+    if (n->names_.size() > static_cast<size_t>(coherence::kMaxNodes)) {
+        return Status(Code::InvalidArgument, "more than 64 nodes");
+    }
+    coherence::NodeMask members = 0;
+    for (size_t i = 0; i < n->names_.size(); ++i) {
+        if (n->names_[i] == config.node.name) {
+            n->self_ = static_cast<NodeId>(i);
+        }
+        members |= coherence::bit(static_cast<NodeId>(i));
+    }
+
+    coherence::EngineConfig ec;
+    ec.self = n->self_;
+    ec.members = members;
+    ec.page_size = n->page_size_;
+    ec.cache_pages_max = std::max<uint64_t>(config.cache.size_bytes / n->page_size_, 64);
+    ec.lease_us = int64_t{config.timeouts.lease_ms} * 1000;
+    ec.grace_us = int64_t{config.timeouts.grace_ms} * 1000;
+    ec.request_timeout_us = int64_t{config.timeouts.request_ms} * 1000;
+    ec.inflight_per_home_max = config.limits.inflight_per_peer;
+    // A restarted daemon is a new incarnation, both as a node and as a home: wall-clock
+    // microseconds grow across restarts (and the engine only compares them for equality and
+    // order with what peers remember).
+    uint64_t inc = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(
+            std::chrono::system_clock::now().time_since_epoch())
+            .count());
+    ec.node_incarnation = inc;
+    ec.home_incarnation = inc;
+    n->engine_ = coherence::Engine(ec);
+
+    for (size_t i = 0; i < config.exports.size(); ++i) {
+        if (i >= kExportsPerNodeMax) {
+            return Status(Code::InvalidArgument, "too many exports");
+        }
+        store::ExportOptions eo;
+        eo.volume = config.exports[i].volume;
+        eo.root = config.exports[i].path;
+        eo.access =
+            config.exports[i].read_only ? store::Access::ReadOnly : store::Access::ReadWrite;
+        eo.page_size = n->page_size_;
+        auto ex = store::Export::open(eo);
+        if (!ex.is_ok()) {
+            return ex.status().with_context(
+                fmt::format("export '{}' at {}", eo.volume, eo.root));
+        }
+        auto root = make_ino(static_cast<uint16_t>(i), ex.value()->root_ino());
+        if (!root.is_ok()) {
+            return root.status().with_context(fmt::format("export '{}'", eo.volume));
+        }
+        VolumeRef v{eo.volume, n->self_, static_cast<uint16_t>(i), config.exports[i].read_only,
+                    root.value()};
+        n->volumes_[v.name] = v;
+        n->volume_names_[{v.node, v.index}] = v.name;
+        n->exports_.push_back(std::move(ex.value()));
+    }
+    return n;
+}
+
+int64_t Node::now() const {
+    return runtime::monotonic_us();
+}
+
+Status Node::start() {
+    auto key = net::load_cluster_key(cfg_.cluster.secret_file);
+    if (!key.is_ok()) {
+        return key.status().with_context("cluster.secret_file");
+    }
+    net::TransportConfig tc;
+    tc.self = self_;
+    tc.self_name = cfg_.node.name;
+    tc.listen_host = cfg_.node.listen.host;
+    tc.listen_port = cfg_.node.listen.port;
+    for (const auto& p : cfg_.peers) {
+        auto it = std::find(names_.begin(), names_.end(), p.name);
+        tc.peers.push_back(net::PeerSpec{static_cast<NodeId>(it - names_.begin()), p.name,
+                                         p.address.host, p.address.port});
+    }
+    tc.key = key.value();
+    tc.limits.page_size = page_size_;
+    tc.heartbeat_us = int64_t{cfg_.timeouts.heartbeat_ms} * 1000;
+    tc.failure_us = int64_t{cfg_.timeouts.failure_ms} * 1000;
+    tc.backoff_max_us = int64_t{cfg_.timeouts.connect_backoff_max_ms} * 1000;
+    // Per peer; with the engine's own bound on requests in flight this is rarely reached.
+    tc.queued_max_bytes = size_t{16} << 20;
+    tc.delay_us = cfg_.test.delay_us;
+    tc.loss_ppm = cfg_.test.loss_ppm;
+    net::Transport::Handler h;
+    h.on_message = [this](const Message& m) { on_message(m); };
+    h.on_link_reset = [this](NodeId peer) { on_link_reset(peer); };
+    h.on_link_up = [this](NodeId peer) {
+        log::info("link to {} is up", names_[peer]);
+    };
+    h.log = [](const std::string& line) { log::warn("{}", line); };
+    h.on_volumes = [this](NodeId peer, wire::VolumesMsg v) { on_volumes(peer, std::move(v)); };
+    h.on_meta_request = [this](NodeId peer, uint64_t id, wire::MetaRequest r) {
+        on_meta_request(peer, id, std::move(r));
+    };
+    h.on_meta_reply = [this](NodeId peer, uint64_t id, wire::MetaReply r) {
+        on_meta_reply(peer, id, std::move(r));
+    };
+    transport_ = std::make_unique<net::Transport>(loop_, tc, std::move(h));
+    wire::VolumesMsg mine;
+    for (const auto& [name, v] : volumes_) {
+        if (v.node == self_) {
+            mine.volumes.push_back(wire::VolumeInfo{v.name, v.index, v.read_only, v.root_ino});
+        }
+    }
+    transport_->set_volumes(std::move(mine));
+    VR_TRY(transport_->start());
+    sync_ = std::make_unique<SyncWorker>(loop_);
+    engine_.start(now());
+    drain();
+    tick();
+    log::info("node {} (id {}) listening on {}:{}, {} export(s), cache {} MiB",
+              cfg_.node.name,
+              self_,
+              cfg_.node.listen.host,
+              transport_->bound_port(),
+              exports_.size(),
+              cfg_.cache.size_bytes >> 20);
+    return Status::ok();
+}
+
+void Node::tick() {
+    engine_.on_tick(now());
+    drain();
+    // Metadata requests whose home is unreachable or silent fail rather than hang.
+    int64_t t = now();
+    std::vector<std::pair<uint64_t, Status>> failed;
+    for (auto& [id, rpc] : rpcs_) {
+        if (t >= rpc.deadline) {
+            failed.emplace_back(id, Status(Code::Timeout, fmt::format("no answer from {}",
+                                                                      names_[rpc.peer])));
+        } else if (cfg_.timeouts.on_unreachable == config::OnUnreachable::Error &&
+                   transport_->info(rpc.peer).state != net::LinkState::Up) {
+            failed.emplace_back(id, Status(Code::Unavailable,
+                                           fmt::format("{} is unreachable", names_[rpc.peer])));
+        }
+    }
+    for (auto& [id, st] : failed) {
+        auto it = rpcs_.find(id);
+        MetaCb cb = std::move(it->second.cb);
+        rpcs_.erase(it);
+        cb(error_reply(st));
+    }
+    tick_timer_ = loop_.add_timer(now() + 10'000, [this] { tick(); });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The effect executor
+
+void Node::drain() {
+    if (draining_) {
+        return;  // the outer drain picks up what the nested call produced, in order
+    }
+    draining_ = true;
+    for (;;) {
+        std::vector<Effect> effects = engine_.take_effects();
+        if (effects.empty()) {
+            break;
+        }
+        for (Effect& e : effects) {
+            execute(e);
+        }
+    }
+    draining_ = false;
+}
+
+void Node::execute(Effect& e) {
+    Counters& c = *counters_;
+    switch (e.kind) {
+        case EffectKind::Send:
+            if (e.msg.data_from_store) {
+                send_from_store(std::move(e.msg));
+            } else {
+                send(std::move(e.msg));
+            }
+            return;
+        case EffectKind::KernelInvalidate: {
+            ++c.kernel_invalidations;
+            uint64_t id = e.token;
+            if (kernel_ == nullptr) {
+                // No mount: the kernel holds nothing. Completed through the loop so that the
+                // engine sees it as the asynchronous event it is.
+                loop_.post([this, id] {
+                    engine_.on_kernel_invalidated(id, now());
+                    drain();
+                });
+                return;
+            }
+            kernel_->invalidate(e.file, e.range, [this, id] {
+                loop_.post([this, id] {
+                    engine_.on_kernel_invalidated(id, now());
+                    drain();
+                });
+            });
+            return;
+        }
+        case EffectKind::StoreWrite: {
+            uint16_t index = ino_export(e.file.ino);
+            auto ex = export_at(index);
+            Status st = ex.is_ok() ? ex.value()->write_pages(ino_local(e.file.ino), e.range.first,
+                                                             e.pages)
+                                   : ex.status();
+            if (!st.is_ok()) {
+                ++c.store_write_errors;
+                log::error("store write of {} {} failed: {}",
+                           coherence::to_string(e.file),
+                           coherence::to_string(e.range),
+                           st.to_string());
+            } else {
+                c.store_pages_written += e.range.count;
+            }
+            return;
+        }
+        case EffectKind::StoreSync: {
+            ++c.store_syncs;
+            uint64_t token = e.token;
+            auto ex = export_at(ino_export(e.file.ino));
+            Result<store::PageSpan> span =
+                ex.is_ok() ? ex.value()->page_span(ino_local(e.file.ino), 0, 1) : ex.status();
+            Status st = span.is_ok() ? sync_->submit(std::move(span.value().fd),
+                                                     [this, token](Status s) {
+                                                         engine_.on_store_synced(token, s, now());
+                                                         drain();
+                                                     })
+                                     : span.status();
+            if (!st.is_ok()) {
+                loop_.post([this, token, st] {
+                    engine_.on_store_synced(token, st, now());
+                    drain();
+                });
+            }
+            return;
+        }
+        case EffectKind::ReadDone: {
+            auto it = reads_.find(e.req);
+            VR_ASSERT(it != reads_.end(), "ReadDone for unknown request {}", e.req);
+            ReadCb cb = std::move(it->second);
+            reads_.erase(it);
+            if (!e.status.is_ok()) {
+                cb(e.status);
+            } else {
+                cb(ReadResult{std::move(e.pages), 0, 0});
+            }
+            return;
+        }
+        case EffectKind::WriteDone:
+        case EffectKind::FsyncDone: {
+            auto& m = e.kind == EffectKind::WriteDone ? writes_ : fsyncs_;
+            auto it = m.find(e.req);
+            VR_ASSERT(it != m.end(), "completion for unknown request {}", e.req);
+            DoneCb cb = std::move(it->second);
+            m.erase(it);
+            cb(e.status);
+            return;
+        }
+    }
+}
+
+void Node::send(Message msg) {
+    Counters& c = *counters_;
+    switch (msg.type) {
+        case MsgType::GetS:
+        case MsgType::GetM:
+            ++c.fetch_requests;
+            break;
+        case MsgType::DataS:
+        case MsgType::DataM:
+            c.pages_served += msg.pages.size();
+            break;
+        case MsgType::Inv:
+        case MsgType::Recall:
+            ++c.invalidations_sent;
+            break;
+        case MsgType::PutS:
+            ++c.evictions;
+            break;
+        case MsgType::PutM:
+            ++c.evictions;
+            c.writebacks += msg.range.count;
+            break;
+        case MsgType::RecallAck:
+        case MsgType::Reclaim:
+            for (const auto& p : msg.pages) {
+                c.writebacks += p ? 1 : 0;
+            }
+            break;
+        default:
+            break;
+    }
+    if (msg.to != self_) {
+        uint64_t bytes = 0;
+        for (const auto& p : msg.pages) {
+            bytes += p ? p->size() : 0;
+        }
+        // Cache frames go out as iovecs: no user-space copy unless the link is encrypted.
+        (cfg_.cluster.encrypt ? c.bytes_sent_copied : c.bytes_sent_zero_copy) += bytes;
+    }
+    NodeId to = msg.to;
+    MsgType type = msg.type;
+    if (!transport_->send(msg)) {
+        ++c.send_failures;
+        // The transport tells the engine about the loss (on_link_reset) when the link is back.
+        log::debug("could not send {} to {}", coherence::msg_name(type), names_[to]);
+    }
+}
+
+void Node::send_from_store(Message msg) {
+    Counters& c = *counters_;
+    msg.data_from_store = false;
+    c.pages_served += msg.range.count;
+    auto ex = export_at(ino_export(msg.file.ino));
+    uint64_t local = ino_local(msg.file.ino);
+    if (msg.to != self_ && ex.is_ok()) {
+        auto span = ex.value()->page_span(local, msg.range.first, msg.range.count);
+        if (span.is_ok()) {
+            net::FileSegment seg{span.value().fd.release(), span.value().byte_offset,
+                                 span.value().file_bytes, span.value().zero_bytes};
+            uint64_t bytes = seg.file_bytes + seg.zero_bytes;
+            if (transport_->send_from_file(msg, seg)) {
+                (cfg_.cluster.encrypt ? c.bytes_sent_copied : c.bytes_sent_zero_copy) += bytes;
+            } else {
+                ++c.send_failures;
+            }
+            return;
+        }
+        log::warn("cannot stream {} {}: {}", coherence::to_string(msg.file),
+                  coherence::to_string(msg.range), span.status().to_string());
+    }
+    // To ourselves (the pages stay in memory), or the streaming path failed: read the pages.
+    Result<std::vector<PageBuf>> pages =
+        ex.is_ok() ? ex.value()->read_pages(local, msg.range.first, msg.range.count)
+                   : Result<std::vector<PageBuf>>(ex.status());
+    if (pages.is_ok()) {
+        msg.pages = std::move(pages.value());
+    } else {
+        // The file is gone from the store (removed behind our back): it reads as zeros, which
+        // is what a removed file's last reader would get from a truncation, and is logged.
+        log::error("cannot read {} {} from the store: {}",
+                   coherence::to_string(msg.file),
+                   coherence::to_string(msg.range),
+                   pages.status().to_string());
+        auto zero = std::make_shared<const std::vector<std::byte>>(page_size_);
+        msg.pages.assign(msg.range.count, zero);
+    }
+    if (msg.to != self_) {
+        c.bytes_sent_copied += msg.range.count * page_size_;
+    }
+    c.pages_served -= msg.range.count;  // send() counts them again
+    send(std::move(msg));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transport events
+
+void Node::on_message(const Message& m) {
+    engine_.on_message(m, now());
+    drain();
+}
+
+void Node::on_link_reset(NodeId peer) {
+    log::info("link to {} was reset: resynchronising", names_[peer]);
+    fail_rpcs(peer, Status(Code::Unavailable, fmt::format("the link to {} was reset", names_[peer])));
+    engine_.on_link_reset(peer, now());
+    drain();
+}
+
+void Node::fail_rpcs(NodeId peer, const Status& why) {
+    std::vector<MetaCb> cbs;
+    for (auto it = rpcs_.begin(); it != rpcs_.end();) {
+        if (it->second.peer == peer) {
+            cbs.push_back(std::move(it->second.cb));
+            it = rpcs_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    for (auto& cb : cbs) {
+        cb(error_reply(why));
+    }
+}
+
+void Node::on_volumes(NodeId peer, wire::VolumesMsg msg) {
+    // Forget what the peer exported before (it may have restarted with other exports).
+    for (auto it = volume_names_.begin(); it != volume_names_.end();) {
+        if (it->first.first == peer) {
+            volumes_.erase(it->second);
+            it = volume_names_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    for (const auto& v : msg.volumes) {
+        auto it = volumes_.find(v.name);
+        if (it != volumes_.end()) {
+            log::error("volume '{}' is exported by both {} and {}; ignoring {}'s",
+                       v.name,
+                       names_[it->second.node],
+                       names_[peer],
+                       names_[peer]);
+            continue;
+        }
+        volumes_[v.name] = VolumeRef{v.name, peer, v.index, v.read_only, v.root_ino};
+        volume_names_[{peer, v.index}] = v.name;
+    }
+    log::info("{} exports {} volume(s)", names_[peer], msg.volumes.size());
+}
+
+void Node::on_meta_request(NodeId peer, uint64_t id, wire::MetaRequest req) {
+    ++counters_->meta_requests_served;
+    wire::MetaOp op = req.op;
+    std::string path = req.path;
+    exec_meta(peer, std::move(req), [this, peer, id, op, path](wire::MetaReply reply) {
+        if (reply.code != Code::Ok && !expected_error(reply.code)) {
+            ++counters_->meta_requests_refused;
+            log::warn("refused {} '{}' from {}: {}: {}",
+                      wire::meta_op_name(op),
+                      path,
+                      names_[peer],
+                      code_name(reply.code),
+                      reply.message);
+        }
+        if (!transport_->send_meta_reply(peer, id, reply)) {
+            ++counters_->send_failures;
+        }
+    });
+}
+
+void Node::on_meta_reply(NodeId peer, uint64_t id, wire::MetaReply reply) {
+    auto it = rpcs_.find(id);
+    if (it == rpcs_.end() || it->second.peer != peer) {
+        // Late (it timed out) or not ours: nothing waits for it.
+        log::debug("ignoring a metadata reply {} from {}", id, names_[peer]);
+        return;
+    }
+    MetaCb cb = std::move(it->second.cb);
+    rpcs_.erase(it);
+    cb(std::move(reply));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Front-end operations
+
+Result<std::pair<VolumeRef, std::string>> Node::resolve(std::string_view path) const {
+    size_t slash = path.find('/');
+    std::string_view vol = path.substr(0, slash);
+    std::string_view rest = slash == std::string_view::npos ? std::string_view{}
+                                                           : path.substr(slash + 1);
+    if (vol.empty()) {
+        return Status(Code::InvalidArgument,
+                      fmt::format("'{}' does not start with a volume name", path));
+    }
+    auto it = volumes_.find(vol);
+    if (it == volumes_.end()) {
+        return Status(Code::NotFound, fmt::format("no volume '{}' is known", vol));
+    }
+    return std::make_pair(it->second, std::string(rest));
+}
+
+Result<VolumeRef> Node::volume_of(FileId file) const {
+    auto it = volume_names_.find({file.home, ino_export(file.ino)});
+    if (it == volume_names_.end()) {
+        return Status(Code::Stale, "the file's volume is no longer exported");
+    }
+    return volumes_.at(it->second);
+}
+
+std::vector<VolumeRef> Node::volumes() const {
+    std::vector<VolumeRef> out;
+    for (const auto& [name, v] : volumes_) {
+        out.push_back(v);
+    }
+    return out;
+}
+
+void Node::meta(NodeId home, wire::MetaRequest req, MetaCb cb) {
+    if (home == self_) {
+        exec_meta(self_, std::move(req), std::move(cb));
+        return;
+    }
+    if (home >= names_.size()) {
+        cb(error_reply(Status(Code::InvalidArgument, "no such node")));
+        return;
+    }
+    ++counters_->meta_requests_sent;
+    uint64_t id = next_rpc_++;
+    if (!transport_->send_meta_request(home, id, req)) {
+        ++counters_->send_failures;
+        cb(error_reply(Status(Code::Unavailable, fmt::format("{} is unreachable", names_[home]))));
+        return;
+    }
+    rpcs_.emplace(id, Rpc{home, now() + int64_t{cfg_.timeouts.request_ms} * 1000, std::move(cb)});
+}
+
+void Node::read(FileId file, uint64_t offset, uint64_t length, coherence::ReadMode mode, ReadCb cb) {
+    ++counters_->reads;
+    if (length == 0 || offset > wire::kMaxFileBytes || length > wire::kMaxFileBytes - offset) {
+        cb(Status(Code::InvalidArgument, "bad read range"));
+        return;
+    }
+    // The size and the pages are asked for together; both travel on the same FIFO link, so the
+    // size the home reports is at least that of every write that completed before this read.
+    struct Join {
+        int pending = 2;
+        Status st;
+        uint64_t size = 0;
+        ReadResult data;
+        ReadCb cb;
+    };
+    auto j = std::make_shared<Join>();
+    j->cb = std::move(cb);
+    auto finish = [this, j, offset, length] {
+        if (--j->pending != 0) {
+            return;
+        }
+        if (!j->st.is_ok()) {
+            ++counters_->request_errors;
+            j->cb(j->st);
+            return;
+        }
+        uint64_t in_page = offset % page_size_;
+        uint64_t avail = j->size > offset ? j->size - offset : 0;
+        j->data.offset = in_page;
+        j->data.length = std::min(length, avail);
+        j->cb(std::move(j->data));
+    };
+    wire::MetaRequest req;
+    req.op = wire::MetaOp::GetAttr;
+    req.ino = file.ino;
+    meta(file.home, req, [j, finish](wire::MetaReply r) {
+        if (r.code != Code::Ok) {
+            j->st = Status(r.code, r.message);
+        } else if (r.attr) {
+            j->size = r.attr->size;
+        }
+        finish();
+    });
+    uint64_t req_id = new_req();
+    reads_[req_id] = [j, finish](Result<ReadResult> r) {
+        if (!r.is_ok()) {
+            if (j->st.is_ok()) {
+                j->st = r.status();
+            }
+        } else {
+            j->data = std::move(r.value());
+        }
+        finish();
+    };
+    PageIndex first = offset / page_size_;
+    PageIndex last = (offset + length - 1) / page_size_;
+    engine_.read(req_id, file, Range{first, last - first + 1}, mode, now());
+    drain();
+}
+
+void Node::write(FileId file, uint64_t offset, std::vector<std::byte> data, DoneCb cb) {
+    ++counters_->writes;
+    if (data.empty() || offset > wire::kMaxFileBytes || data.size() > wire::kMaxFileBytes - offset) {
+        cb(Status(Code::InvalidArgument, "bad write range"));
+        return;
+    }
+    auto vol = volume_of(file);
+    if (!vol.is_ok()) {
+        cb(vol.status());
+        return;
+    }
+    if (vol->read_only) {
+        cb(Status(Code::ReadOnly, fmt::format("volume '{}' is read-only", vol->name)));
+        return;
+    }
+    struct Join {
+        int pending = 2;
+        Status st;
+        DoneCb cb;
+    };
+    auto j = std::make_shared<Join>();
+    j->cb = std::move(cb);
+    auto finish = [this, j](Status st) {
+        if (!st.is_ok() && j->st.is_ok()) {
+            j->st = st;
+        }
+        if (--j->pending == 0) {
+            if (!j->st.is_ok()) {
+                ++counters_->request_errors;
+            }
+            j->cb(j->st);
+        }
+    };
+    // Extend first: it reaches the home before this node's GetM and before any write-back of
+    // the data (same FIFO link), so the store never clips the data away.
+    wire::MetaRequest req;
+    req.op = wire::MetaOp::Extend;
+    req.ino = file.ino;
+    req.size = offset + data.size();
+    meta(file.home, req, [finish](wire::MetaReply r) {
+        finish(r.code == Code::Ok ? Status::ok() : Status(r.code, r.message));
+    });
+    uint64_t req_id = new_req();
+    writes_[req_id] = finish;
+    engine_.write(req_id, file, offset, std::move(data), now());
+    drain();
+}
+
+void Node::fsync(FileId file, DoneCb cb) {
+    ++counters_->fsyncs;
+    uint64_t req_id = new_req();
+    fsyncs_[req_id] = [this, cb = std::move(cb)](Status st) {
+        if (!st.is_ok()) {
+            ++counters_->request_errors;
+        }
+        cb(st);
+    };
+    engine_.fsync(req_id, file, now());
+    drain();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Home side: metadata
+
+Result<store::Export*> Node::export_at(uint16_t index) {
+    if (index >= exports_.size()) {
+        return Status(Code::NotFound, fmt::format("no export with index {}", index));
+    }
+    return exports_[index].get();
+}
+
+wire::MetaReply Node::attr_reply(uint16_t index, const Result<store::Attr>& attr) {
+    if (!attr.is_ok()) {
+        return error_reply(attr.status());
+    }
+    auto ino = make_ino(index, attr->ino);
+    if (!ino.is_ok()) {
+        return error_reply(ino.status());
+    }
+    wire::MetaReply r;
+    wire::MetaAttr a;
+    a.ino = ino.value();
+    a.type = meta_type(attr->type);
+    a.mode = attr->mode & 07777;
+    a.size = attr->size;
+    a.nlink = attr->nlink;
+    a.uid = attr->uid;
+    a.gid = attr->gid;
+    a.mtime_ns = attr->mtime_ns;
+    a.ctime_ns = attr->ctime_ns;
+    r.attr = a;
+    return r;
+}
+
+void Node::exec_meta(NodeId from, wire::MetaRequest req, MetaCb cb) {
+    (void)from;
+    using wire::MetaOp;
+    bool by_ino = req.op == MetaOp::Lookup || req.op == MetaOp::GetAttr ||
+                  req.op == MetaOp::Truncate || req.op == MetaOp::Extend ||
+                  req.op == MetaOp::SetAttr;
+    uint16_t index = by_ino ? ino_export(req.ino) : req.volume;
+    uint64_t local = ino_local(req.ino);
+    auto exr = export_at(index);
+    if (!exr.is_ok()) {
+        cb(error_reply(exr.status()));
+        return;
+    }
+    store::Export& ex = *exr.value();
+    // A truncation in progress orders every size change of its file after it.
+    if ((req.op == MetaOp::Extend || req.op == MetaOp::Truncate) && truncating_.count(req.ino)) {
+        truncating_[req.ino].push_back(
+            [this, from, req, cb]() mutable { exec_meta(from, std::move(req), std::move(cb)); });
+        return;
+    }
+    switch (req.op) {
+        case MetaOp::Lookup:
+            cb(attr_reply(index, ex.lookup(local, req.path)));
+            return;
+        case MetaOp::GetAttrPath:
+            cb(attr_reply(index, ex.getattr_path(req.path)));
+            return;
+        case MetaOp::GetAttr:
+            cb(attr_reply(index, ex.getattr(local)));
+            return;
+        case MetaOp::Create:
+            cb(attr_reply(index,
+                          ex.create(req.path,
+                                    req.mode,
+                                    (req.flags & wire::kCreateExclusive) != 0
+                                        ? store::CreateMode::Exclusive
+                                        : store::CreateMode::OpenExisting)));
+            return;
+        case MetaOp::Mkdir:
+            cb(attr_reply(index, ex.mkdir(req.path, req.mode)));
+            return;
+        case MetaOp::Unlink: {
+            Status st = ex.unlink(req.path);
+            cb(st.is_ok() ? wire::MetaReply{} : error_reply(st));
+            return;
+        }
+        case MetaOp::Rmdir: {
+            Status st = ex.rmdir(req.path);
+            cb(st.is_ok() ? wire::MetaReply{} : error_reply(st));
+            return;
+        }
+        case MetaOp::Rename: {
+            store::RenameMode how = req.flags == wire::kRenameNoReplace
+                                        ? store::RenameMode::NoReplace
+                                    : req.flags == wire::kRenameExchange
+                                        ? store::RenameMode::Exchange
+                                        : store::RenameMode::Replace;
+            Status st = ex.rename(req.path, req.path2, how);
+            cb(st.is_ok() ? wire::MetaReply{} : error_reply(st));
+            return;
+        }
+        case MetaOp::Readdir: {
+            auto page = ex.readdir(req.path, req.cookie, std::min<size_t>(req.count, 1024));
+            if (!page.is_ok()) {
+                cb(error_reply(page.status()));
+                return;
+            }
+            wire::MetaReply r;
+            for (auto& d : page->entries) {
+                auto ino = make_ino(index, d.ino);
+                r.entries.push_back(wire::MetaDirEntry{std::move(d.name),
+                                                       ino.is_ok() ? ino.value() : 0,
+                                                       meta_type(d.type)});
+            }
+            r.next_cookie = page->next_cookie;
+            r.end = page->end;
+            cb(std::move(r));
+            return;
+        }
+        case MetaOp::Extend: {
+            Status st = ex.extend(local, req.size);
+            cb(st.is_ok() ? attr_reply(index, ex.getattr(local)) : error_reply(st));
+            return;
+        }
+        case MetaOp::Truncate:
+            if (ex.read_only()) {
+                cb(error_reply(Status(Code::ReadOnly, "truncate on a read-only export")));
+                return;
+            }
+            truncate_at_home(req.ino, req.size, std::move(cb));
+            return;
+        case MetaOp::SetAttr: {
+            store::AttrChange ch;
+            ch.mode = req.change.mode;
+            ch.uid = req.change.uid;
+            ch.gid = req.change.gid;
+            ch.atime_ns = req.change.atime_ns;
+            ch.mtime_ns = req.change.mtime_ns;
+            cb(attr_reply(index, ex.setattr(local, ch)));
+            return;
+        }
+    }
+    cb(error_reply(Status(Code::InvalidArgument, "unknown metadata operation")));
+}
+
+void Node::truncate_at_home(uint64_t ino, uint64_t size, MetaCb cb) {
+    uint16_t index = ino_export(ino);
+    uint64_t local = ino_local(ino);
+    auto exr = export_at(index);
+    if (!exr.is_ok()) {
+        cb(error_reply(exr.status()));
+        return;
+    }
+    auto before = exr.value()->getattr(local);
+    if (!before.is_ok()) {
+        cb(error_reply(before.status()));
+        return;
+    }
+    truncating_[ino];
+    // Every page past the new end that some node tracks is taken to M here, holding zeros:
+    // that invalidates every other copy, and what the pages hold from now on is what a file
+    // extended again later must read there.
+    PageIndex first = size / page_size_;
+    std::vector<Range> runs;
+    for (const auto& [p, entry] : engine_.dir_pages(ino)) {
+        (void)entry;
+        if (p < first) {
+            continue;
+        }
+        if (!runs.empty() && runs.back().end() == p && runs.back().count < 256) {
+            ++runs.back().count;
+        } else {
+            runs.push_back(Range{p, 1});
+        }
+    }
+    struct Join {
+        size_t pending = 1;
+        Status st;
+    };
+    auto j = std::make_shared<Join>();
+    auto finish = [this, j, ino, index, local, size, cb](Status st) {
+        if (!st.is_ok() && j->st.is_ok()) {
+            j->st = st;
+        }
+        if (--j->pending != 0) {
+            return;
+        }
+        wire::MetaReply reply;
+        if (j->st.is_ok()) {
+            auto ex = export_at(index);
+            Status t = ex.is_ok() ? ex.value()->truncate(local, size) : ex.status();
+            reply = t.is_ok() ? attr_reply(index, ex.value()->getattr(local)) : error_reply(t);
+        } else {
+            reply = error_reply(j->st.with_context("truncate"));
+        }
+        auto waiting = std::move(truncating_[ino]);
+        truncating_.erase(ino);
+        cb(std::move(reply));
+        for (auto& w : waiting) {
+            w();
+        }
+    };
+    FileId f{self_, ino};
+    for (const Range& r : runs) {
+        uint64_t from = std::max<uint64_t>(r.first * page_size_, size);
+        uint64_t to = r.end() * page_size_;
+        if (from >= to) {
+            continue;
+        }
+        ++j->pending;
+        uint64_t req_id = new_req();
+        writes_[req_id] = finish;
+        engine_.write(req_id, f, from, std::vector<std::byte>(to - from), now());
+    }
+    drain();
+    finish(Status::ok());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shutdown
+
+void Node::shutdown(std::function<void()> done) {
+    if (stopping_) {
+        return;
+    }
+    stopping_ = true;
+    log::info("shutting down: writing back modified pages");
+    // Evict everything this node caches: M pages go back to their homes (PutM), and S pages
+    // are given up so the homes do not wait for this node's lease to run out.
+    engine_.evict_all(now());
+    drain();
+    int64_t deadline = now() + int64_t{cfg_.timeouts.request_ms} * 1000;
+    auto poll = std::make_shared<std::function<void()>>();
+    *poll = [this, deadline, done, poll]() {
+        if (engine_.cached_page_count() == 0 || now() >= deadline) {
+            if (engine_.cached_page_count() != 0) {
+                log::error("{} page(s) still cached at shutdown (homes unreachable?)",
+                           engine_.cached_page_count());
+            }
+            loop_.cancel_timer(tick_timer_);
+            tick_timer_ = 0;
+            done();
+            *poll = nullptr;  // breaks the self-reference
+            return;
+        }
+        loop_.add_timer(now() + 5'000, [poll] {
+            if (*poll) {
+                (*poll)();
+            }
+        });
+    };
+    (*poll)();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Introspection
+
+std::string Node::page_states(FileId file, uint64_t first, uint64_t count) const {
+    std::string out(count, 'I');
+    for (const auto& [p, st] : engine_.cached_pages(file)) {
+        if (p < first || p >= first + count) {
+            continue;
+        }
+        char ch = 'I';
+        switch (st) {
+            case coherence::PState::I:
+                ch = 'I';
+                break;
+            case coherence::PState::S:
+                ch = 'S';
+                break;
+            case coherence::PState::M:
+                ch = 'M';
+                break;
+            case coherence::PState::IS_D:
+                ch = 's';
+                break;
+            case coherence::PState::IM_AD:
+            case coherence::PState::SM_AD:
+                ch = 'm';
+                break;
+            case coherence::PState::SI_K:
+            case coherence::PState::MI_K:
+            case coherence::PState::MI_A:
+                ch = 'e';
+                break;
+        }
+        out[p - first] = ch;
+    }
+    return out;
+}
+
+std::vector<wire::Counter> Node::counters() const {
+    std::vector<wire::Counter> out;
+#define VR_X(name, help) out.push_back(wire::Counter{#name, counters_->name});
+    VR_NODE_COUNTERS(VR_X)
+#undef VR_X
+    out.push_back(wire::Counter{"cached_pages", engine_.cached_page_count()});
+    out.push_back(wire::Counter{"cache_pages_max", cfg_.cache.size_bytes / page_size_});
+    uint64_t frames_in = 0, frames_out = 0, resets = 0;
+    for (NodeId n = 0; n < names_.size(); ++n) {
+        if (n == self_) {
+            continue;
+        }
+        net::LinkInfo li = transport_ ? transport_->info(n) : net::LinkInfo{};
+        frames_in += li.frames_in;
+        frames_out += li.frames_out;
+        resets += li.resets;
+    }
+    out.push_back(wire::Counter{"frames_in", frames_in});
+    out.push_back(wire::Counter{"frames_out", frames_out});
+    out.push_back(wire::Counter{"link_resets", resets});
+    return out;
+}
+
+std::vector<wire::NodeStatus> Node::status() const {
+    std::vector<wire::NodeStatus> out;
+    for (NodeId n = 0; n < names_.size(); ++n) {
+        wire::NodeStatus s;
+        s.node = n;
+        s.name = names_[n];
+        s.home_incarnation = engine_.home_incarnation(n);
+        if (n == self_) {
+            s.link = wire::LinkState::Self;
+        } else {
+            net::LinkInfo li = transport_ ? transport_->info(n) : net::LinkInfo{};
+            switch (li.state) {
+                case net::LinkState::Up:
+                    s.link = wire::LinkState::Up;
+                    break;
+                case net::LinkState::Connecting:
+                case net::LinkState::Handshake:
+                    s.link = wire::LinkState::Connecting;
+                    break;
+                case net::LinkState::Down:
+                    s.link = wire::LinkState::Down;
+                    break;
+            }
+            s.rtt_us = li.rtt_us < 0 ? 0 : static_cast<uint32_t>(li.rtt_us);
+        }
+        out.push_back(std::move(s));
+    }
+    return out;
+}
+
+std::string Node::metrics_text() const {
+    std::string out;
+    auto all = counters();
+#define VR_X(name, help) \
+    fmt::format_to(std::back_inserter(out), "# HELP vremote_{} {}\n# TYPE vremote_{} counter\n", #name, help, #name);
+    VR_NODE_COUNTERS(VR_X)
+#undef VR_X
+    for (const auto& c : all) {
+        fmt::format_to(std::back_inserter(out), "vremote_{}{{node=\"{}\"}} {}\n", c.name,
+                       cfg_.node.name, c.value);
+    }
+    for (const auto& s : status()) {
+        if (s.link == wire::LinkState::Self) {
+            continue;
+        }
+        fmt::format_to(std::back_inserter(out),
+                       "vremote_link_up{{node=\"{}\",peer=\"{}\"}} {}\n"
+                       "vremote_link_rtt_seconds{{node=\"{}\",peer=\"{}\"}} {:.6f}\n",
+                       cfg_.node.name, s.name, s.link == wire::LinkState::Up ? 1 : 0,
+                       cfg_.node.name, s.name, static_cast<double>(s.rtt_us) / 1e6);
+    }
+    return out;
+}
+
+}  // namespace vr::node

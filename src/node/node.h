@@ -1,0 +1,176 @@
+// Node: the composition root of one vremoted. It owns the coherence engine, the origin stores
+// of this node's exports, the transport to the peers, and the effect executor that connects
+// them, and it offers the operations the local front ends (the native client socket, the FUSE
+// mount) are built from. Everything runs on one event loop thread, which owns all of this state;
+// the only other threads are the sync worker (fdatasync) and the kernel-invalidation notifiers
+// of the FUSE front end, and they talk to the loop only by posting to it.
+//
+// Effects are executed strictly in the order the engine emitted them (effects of a nested
+// engine call wait for the batch in progress). Kernel invalidations and store syncs complete
+// asynchronously and are fed back into the engine.
+//
+// Metadata (open, stat, create, truncate, ...) is served by the home of the volume: the node
+// calls meta(), which runs the request against the local store when the volume is ours and
+// sends a MetaRequest otherwise. File sizes belong to the home. A write first asks the home to
+// extend the file to cover it (Extend), on the same FIFO link and before the engine's GetM, so
+// the home's store has grown before any write-back of the data arrives. A read asks the home for
+// the size (GetAttr) alongside the page fetch and clips to it. A truncate at the home first
+// takes every tracked page past the new end to M at the home with zeros (which invalidates every
+// other copy), then shrinks the file.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/status.h"
+#include "coherence/engine.h"
+#include "config/config.h"
+#include "net/transport.h"
+#include "runtime/event_loop.h"
+#include "store/export.h"
+#include "wire/client.h"
+#include "wire/meta.h"
+
+namespace vr::node {
+
+class SyncWorker;
+
+struct VolumeRef {
+    std::string name;
+    coherence::NodeId node = coherence::kNoNode;
+    uint16_t index = 0;
+    bool read_only = false;
+    uint64_t root_ino = 0;
+};
+
+// The bytes of a read: `length` bytes starting `offset` bytes into the pages' concatenation.
+struct ReadResult {
+    std::vector<coherence::PageBuf> pages;
+    uint64_t offset = 0;
+    uint64_t length = 0;
+};
+
+// The kernel page cache of this node, as the FUSE front end drives it. invalidate() must drop
+// the kernel's copy of the pages and then call done() (from any thread); it must never wait for
+// a FUSE request. Without a mount, the kernel holds nothing and the default completes at once.
+class KernelCache {
+  public:
+    virtual ~KernelCache() = default;
+    virtual void invalidate(coherence::FileId file,
+                            coherence::Range range,
+                            std::function<void()> done) = 0;
+};
+
+class Node {
+  public:
+    static Result<std::unique_ptr<Node>> create(const config::NodeConfig& config,
+                                                runtime::EventLoop& loop);
+    ~Node();
+    Node(const Node&) = delete;
+    Node& operator=(const Node&) = delete;
+
+    // Opens the exports and starts the transport and the engine's tick.
+    Status start();
+    // Writes back every M page (bounded by the request timeout), then calls done on the loop.
+    void shutdown(std::function<void()> done);
+
+    coherence::NodeId self() const { return self_; }
+    const std::string& name() const { return cfg_.node.name; }
+    const config::NodeConfig& config() const { return cfg_; }
+    uint32_t page_size() const { return page_size_; }
+
+    // "volume/rel/path" -> the volume and the export-relative path ("" for the volume root).
+    Result<std::pair<VolumeRef, std::string>> resolve(std::string_view path) const;
+    Result<VolumeRef> volume_of(coherence::FileId file) const;
+    std::vector<VolumeRef> volumes() const;
+
+    using MetaCb = std::function<void(wire::MetaReply)>;
+    // Runs a metadata request at `home`; cb runs exactly once, on the loop (possibly before
+    // meta() returns when home is this node).
+    void meta(coherence::NodeId home, wire::MetaRequest req, MetaCb cb);
+
+    using ReadCb = std::function<void(Result<ReadResult>)>;
+    using DoneCb = std::function<void(Status)>;
+    // Reads up to `length` bytes at `offset`, clipped to the file's size at the home.
+    void read(coherence::FileId file,
+              uint64_t offset,
+              uint64_t length,
+              coherence::ReadMode mode,
+              ReadCb cb);
+    void write(coherence::FileId file, uint64_t offset, std::vector<std::byte> data, DoneCb cb);
+    void fsync(coherence::FileId file, DoneCb cb);
+
+    // One character per page from `first` (M, S, I; lower case m/s for a page on its way to
+    // that state, and e for one being evicted).
+    std::string page_states(coherence::FileId file, uint64_t first, uint64_t count) const;
+    std::vector<wire::Counter> counters() const;
+    std::vector<wire::NodeStatus> status() const;
+    std::string metrics_text() const;  // Prometheus text format
+
+    void set_kernel_cache(KernelCache* cache) { kernel_ = cache; }
+    const coherence::Engine& engine() const { return engine_; }
+
+  private:
+    Node(const config::NodeConfig& config, runtime::EventLoop& loop);
+
+    struct Counters;
+    struct Rpc {
+        coherence::NodeId peer = coherence::kNoNode;
+        int64_t deadline = 0;
+        MetaCb cb;
+    };
+
+    int64_t now() const;
+    void drain();
+    void execute(coherence::Effect& e);
+    void send(coherence::Message msg);
+    void send_from_store(coherence::Message msg);
+    void tick();
+    void on_message(const coherence::Message& m);
+    void on_link_reset(coherence::NodeId peer);
+    void on_volumes(coherence::NodeId peer, wire::VolumesMsg msg);
+    void on_meta_request(coherence::NodeId peer, uint64_t id, wire::MetaRequest req);
+    void on_meta_reply(coherence::NodeId peer, uint64_t id, wire::MetaReply reply);
+    void fail_rpcs(coherence::NodeId peer, const Status& why);
+
+    // Home side.
+    void exec_meta(coherence::NodeId from, wire::MetaRequest req, MetaCb cb);
+    void truncate_at_home(uint64_t ino, uint64_t size, MetaCb cb);
+    Result<store::Export*> export_at(uint16_t index);
+    wire::MetaReply attr_reply(uint16_t index, const Result<store::Attr>& attr);
+
+    uint64_t new_req() { return next_req_++; }
+
+    config::NodeConfig cfg_;
+    runtime::EventLoop& loop_;
+    coherence::NodeId self_ = coherence::kNoNode;
+    std::vector<std::string> names_;  // by NodeId
+    uint32_t page_size_ = 4096;
+    coherence::Engine engine_;
+    std::unique_ptr<net::Transport> transport_;
+    std::vector<std::unique_ptr<store::Export>> exports_;
+    std::unique_ptr<SyncWorker> sync_;
+    KernelCache* kernel_ = nullptr;
+
+    std::map<std::string, VolumeRef, std::less<>> volumes_;
+    std::map<std::pair<coherence::NodeId, uint16_t>, std::string> volume_names_;
+
+    bool draining_ = false;
+    uint64_t next_req_ = 1;
+    std::map<uint64_t, ReadCb> reads_;
+    std::map<uint64_t, DoneCb> writes_;
+    std::map<uint64_t, DoneCb> fsyncs_;
+    uint64_t next_rpc_ = 1;
+    std::map<uint64_t, Rpc> rpcs_;
+    // Files being truncated at this home: requests that must wait for the truncation.
+    std::map<uint64_t, std::vector<std::function<void()>>> truncating_;
+    uint64_t tick_timer_ = 0;
+    bool stopping_ = false;
+    std::unique_ptr<Counters> counters_;
+};
+
+}  // namespace vr::node
