@@ -152,8 +152,9 @@ std::string help_of(const Spec& s) {
 std::string general_help() {
     std::string text =
         "usage: vremote COMMAND [ARGS] [--config FILE]\n\n"
-        "The command-line client of vremote, a coherent distributed page cache. Paths are\n"
-        "VOLUME/relative/path; a volume is the name a node exports a directory under.\n\n"
+        "The command-line client of vremote, a coherent distributed page cache. Paths\n"
+        "are VOLUME/relative/path; a volume is the name a node exports a directory\n"
+        "under.\n\n"
         "Commands:\n";
     for (const Spec& s : specs()) {
         std::string head(s.name);
@@ -163,7 +164,7 @@ std::string general_help() {
         text += fmt::format("  {:<26} {}\n", head, s.summary);
     }
     text +=
-        "\nOffsets, lengths and sizes are bytes, or a number with a unit: 4096, 64KiB, 1MiB.\n"
+        "\nOffsets, lengths, sizes: bytes, or a number with a unit (4096, 64KiB, 1MiB).\n"
         "Exit status: 0 on success, 1 on errors, 2 on usage errors.\n"
         "Run `vremote COMMAND --help` for a command's options.\n";
     return text;
@@ -227,6 +228,13 @@ Result<Command> parse_args(std::span<const std::string_view> args) {
         return usage_error(nullptr, fmt::format("unknown command \"{}\"", name));
     }
 
+    // --help anywhere (before "--") wins over every other problem.
+    for (size_t i = consumed; i < args.size() && args[i] != "--"; ++i) {
+        if (args[i] == "--help" || args[i] == "-h") {
+            return help_command(help_of(*spec));
+        }
+    }
+
     std::map<std::string, std::string, std::less<>> values;
     std::vector<std::string_view> positional;
     bool options_done = false;
@@ -239,9 +247,6 @@ Result<Command> parse_args(std::span<const std::string_view> args) {
         if (a == "--") {
             options_done = true;
             continue;
-        }
-        if (a == "--help" || a == "-h") {
-            return help_command(help_of(*spec));
         }
         if (!a.starts_with("--")) {
             return usage_error(spec, fmt::format("{}: unknown option {}", spec->name, a));
