@@ -15,7 +15,21 @@ FakeDaemon::FakeDaemon(wire::Limits limits) : limits_(limits) {
     std::string pattern = "/tmp/vr_client_test.XXXXXX";
     VR_ASSERT(::mkdtemp(pattern.data()) != nullptr, "mkdtemp: {}", std::strerror(errno));
     dir_ = pattern;
+    own_dir_ = true;
     socket_path_ = dir_ + "/vremoted.sock";
+    status_ = {{0, "n1", wire::LinkState::Self, 0, 3},
+               {1, "n2", wire::LinkState::Up, 250, 1},
+               {2, "n3", wire::LinkState::Connecting, 0, 0}};
+    listen_and_run();
+}
+
+FakeDaemon::FakeDaemon(std::string socket_path, std::vector<wire::NodeStatus> status)
+    : socket_path_(std::move(socket_path)), status_(std::move(status)) {
+    dir_ = std::filesystem::path(socket_path_).parent_path().string();
+    listen_and_run();
+}
+
+void FakeDaemon::listen_and_run() {
     listen_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     VR_ASSERT(listen_fd_ >= 0, "socket: {}", std::strerror(errno));
     sockaddr_un addr{};
@@ -38,7 +52,11 @@ FakeDaemon::~FakeDaemon() {
     });
     loop_.shutdown();
     thread_.join();
-    std::filesystem::remove_all(dir_);
+    if (own_dir_) {
+        std::filesystem::remove_all(dir_);
+    } else {
+        std::filesystem::remove(socket_path_);
+    }
 }
 
 void FakeDaemon::put_file(const std::string& path, std::vector<std::byte> bytes) {
@@ -254,9 +272,7 @@ wire::ClientReply FakeDaemon::reply_to(const wire::ClientRequest& request) {
         return wire::ClientReply{request.id, std::move(s)};
     }
     wire::StatusReply s;
-    s.nodes = {{0, "n1", wire::LinkState::Self, 0, 3},
-               {1, "n2", wire::LinkState::Up, 250, 1},
-               {2, "n3", wire::LinkState::Connecting, 0, 0}};
+    s.nodes = status_;
     return wire::ClientReply{request.id, std::move(s)};
 }
 

@@ -44,6 +44,8 @@ struct Seen {
 class FakeDaemon {
   public:
     explicit FakeDaemon(wire::Limits limits = {});
+    // Listens on `socket_path` (which must not exist) and answers Status with `status`.
+    FakeDaemon(std::string socket_path, std::vector<wire::NodeStatus> status);
     ~FakeDaemon();
     FakeDaemon(const FakeDaemon&) = delete;
     FakeDaemon& operator=(const FakeDaemon&) = delete;
@@ -96,8 +98,11 @@ class FakeDaemon {
     void send(uint64_t client, const wire::ClientReply& reply, const wire::ClientRequest& request);
     wire::Attrs attrs_of(const std::string& path) const;
 
+    void listen_and_run();
+
     wire::Limits limits_;
-    std::string dir_;
+    std::string dir_;  // removed at the end if the daemon made it
+    bool own_dir_ = false;
     std::string socket_path_;
     runtime::EventLoop loop_;
     int listen_fd_ = -1;
@@ -118,6 +123,7 @@ class FakeDaemon {
     uint32_t cap_writes_ = 0;
     uint64_t writes_left_ = UINT64_MAX;
     std::vector<Seen> seen_;
+    std::vector<wire::NodeStatus> status_;
 };
 
 }  // namespace vr::client::test
