@@ -21,10 +21,16 @@ static_assert(VR_O_EXCL == vr::wire::kOpenExclusive);
 static_assert(VR_O_TRUNC == vr::wire::kOpenTruncate);
 static_assert(VR_O_RDONLY == vr::wire::kOpenReadOnly);
 
+// One descriptor: free (handle 0, not reserved), being opened (reserved), or open.
+struct vr_slot {
+    uint64_t handle = 0;  // the daemon's handle (never 0 once open)
+    bool reserved = false;
+};
+
 struct vr_client {
     std::unique_ptr<vr::client::Session> session;
-    std::mutex mu;                  // guards handles
-    std::vector<uint64_t> handles;  // descriptor -> the daemon's handle; 0 for a free slot
+    std::mutex mu;               // guards slots
+    std::vector<vr_slot> slots;  // indexed by descriptor
 };
 
 namespace {
@@ -47,13 +53,13 @@ int invalid(std::string what) {
     return fail(Status(Code::InvalidArgument, std::move(what)));
 }
 
-// The daemon's handle behind descriptor `fd`, or 0.
+// The daemon's handle behind descriptor `fd`, or 0 if it is not open.
 uint64_t handle_of(vr_client* c, int fd) {
     std::lock_guard<std::mutex> lock(c->mu);
-    if (fd < 0 || static_cast<size_t>(fd) >= c->handles.size()) {
+    if (fd < 0 || static_cast<size_t>(fd) >= c->slots.size()) {
         return 0;
     }
-    return c->handles[static_cast<size_t>(fd)];
+    return c->slots[static_cast<size_t>(fd)].handle;
 }
 
 int bad_descriptor(int fd) {
@@ -140,24 +146,26 @@ int vr_open(vr_client* c, const char* path, int flags, unsigned int mode) {
     size_t fd;
     {
         std::lock_guard<std::mutex> lock(c->mu);
-        auto free = std::find(c->handles.begin(), c->handles.end(), uint64_t{0});
-        fd = static_cast<size_t>(free - c->handles.begin());
+        auto free = std::find_if(c->slots.begin(), c->slots.end(), [](const vr_slot& s) {
+            return s.handle == 0 && !s.reserved;
+        });
+        fd = static_cast<size_t>(free - c->slots.begin());
         if (fd == kDescriptorsMax) {
             return fail(Status(Code::Busy, fmt::format("{} descriptors are open", fd)), EMFILE);
         }
-        if (fd == c->handles.size()) {
-            c->handles.push_back(0);
+        if (fd == c->slots.size()) {
+            c->slots.emplace_back();
         }
-        c->handles[fd] = UINT64_MAX;  // reserved until the daemon answers
+        c->slots[fd].reserved = true;  // until the daemon answers
     }
     auto opened = c->session->open(
         path, static_cast<uint32_t>(flags), create ? static_cast<uint32_t>(mode) : 0);
     std::lock_guard<std::mutex> lock(c->mu);
+    c->slots[fd].reserved = false;
     if (!opened.is_ok()) {
-        c->handles[fd] = 0;
         return fail(opened.status());
     }
-    c->handles[fd] = opened.value().handle;
+    c->slots[fd].handle = opened.value().handle;  // never 0 (the codec checks)
     return static_cast<int>(fd);
 }
 
@@ -166,7 +174,7 @@ ssize_t vr_pread(vr_client* c, int fd, void* buf, size_t count, uint64_t offset)
         return rc;
     }
     uint64_t handle = handle_of(c, fd);
-    if (handle == 0 || handle == UINT64_MAX) {
+    if (handle == 0) {
         return bad_descriptor(fd);
     }
     if (buf == nullptr && count > 0) {
@@ -185,7 +193,9 @@ ssize_t vr_pread(vr_client* c, int fd, void* buf, size_t count, uint64_t offset)
         if (!data.is_ok()) {
             return done > 0 ? static_cast<ssize_t>(done) : fail(data.status());
         }
-        std::memcpy(out + done, data.value().data(), data.value().size());
+        if (!data.value().empty()) {
+            std::memcpy(out + done, data.value().data(), data.value().size());
+        }
         done += data.value().size();
         if (data.value().size() < chunk) {
             break;  // end of file
@@ -199,7 +209,7 @@ ssize_t vr_pwrite(vr_client* c, int fd, const void* buf, size_t count, uint64_t 
         return rc;
     }
     uint64_t handle = handle_of(c, fd);
-    if (handle == 0 || handle == UINT64_MAX) {
+    if (handle == 0) {
         return bad_descriptor(fd);
     }
     if (buf == nullptr && count > 0) {
@@ -232,7 +242,7 @@ int vr_fsync(vr_client* c, int fd) {
         return rc;
     }
     uint64_t handle = handle_of(c, fd);
-    if (handle == 0 || handle == UINT64_MAX) {
+    if (handle == 0) {
         return bad_descriptor(fd);
     }
     Status s = c->session->fsync(handle);
@@ -246,10 +256,9 @@ int vr_close(vr_client* c, int fd) {
     uint64_t handle = 0;
     {
         std::lock_guard<std::mutex> lock(c->mu);
-        if (fd >= 0 && static_cast<size_t>(fd) < c->handles.size() &&
-            c->handles[static_cast<size_t>(fd)] != UINT64_MAX) {
-            handle = c->handles[static_cast<size_t>(fd)];
-            c->handles[static_cast<size_t>(fd)] = 0;
+        if (fd >= 0 && static_cast<size_t>(fd) < c->slots.size()) {
+            handle = c->slots[static_cast<size_t>(fd)].handle;
+            c->slots[static_cast<size_t>(fd)].handle = 0;
         }
     }
     if (handle == 0) {
