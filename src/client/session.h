@@ -74,7 +74,7 @@ class Session {
     std::chrono::milliseconds timeout() const;
     const wire::Limits& limits() const { return limits_; }
     const std::string& socket_path() const { return path_; }
-    // False once the session closed (why() says why). Closing is final.
+    // False once the session closed (why_closed() says why). Closing is final.
     bool is_open() const;
     Status why_closed() const;
 
