@@ -123,13 +123,21 @@ struct NodeConfig {
     friend bool operator==(const NodeConfig&, const NodeConfig&) = default;
 };
 
+// Whether parsing checks the files a config names on disk (the cluster secret's type, size and
+// mode; the export directories' access). The daemon always does. Clients that only need
+// node.client_socket (the C library, the vremote CLI) turn them off: they run as users who may
+// not read the secret. Every other check runs either way.
+enum class FileChecks : uint8_t { On, Off };
+
 // Reads and parses the file; messages name the file by `path` as given. A missing file is
 // NotFound, an unreadable one PermissionDenied or IoError; everything else is InvalidArgument.
-Result<NodeConfig> load_config(const std::string& path);
+Result<NodeConfig> load_config(const std::string& path, FileChecks checks = FileChecks::On);
 
 // Parses a config held in memory; `source_name` names it in messages. Relative to the process,
 // not to any file: paths in a config are absolute.
-Result<NodeConfig> parse_config(std::string_view toml_text, std::string_view source_name);
+Result<NodeConfig> parse_config(std::string_view toml_text,
+                                std::string_view source_name,
+                                FileChecks checks = FileChecks::On);
 
 // Every key, in the order of docs/config.md, defaults included ([test] only when a knob is on,
 // optional keys only when set).

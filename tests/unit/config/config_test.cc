@@ -228,6 +228,27 @@ TEST_F(ConfigTest, LoadsFromAFileAndNamesItInErrors) {
     EXPECT_EQ(r.status().context(), dir_ + "/absent.toml: cannot open: No such file or directory");
 }
 
+TEST_F(ConfigTest, ClientsReadAConfigWithoutItsFiles) {
+    // A client may not read the secret (mode 0600, owned by the daemon's user) nor the exports:
+    // with FileChecks::Off only the files are not checked; every other rule still holds.
+    std::string text = good_with(R"(secret_file = "{dir}/cluster.key")",
+                                 R"(secret_file = "{dir}/unreadable.key")");
+    text = replace_all(text, dir_ + "/export2", dir_ + "/absent-export");
+    EXPECT_FALSE(parse_config(text, "cluster.toml").is_ok());
+    Result<NodeConfig> r = parse_config(text, "cluster.toml", FileChecks::Off);
+    ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+    EXPECT_EQ(r.value().node.client_socket, dir_ + "/data/vremoted.sock");
+    EXPECT_EQ(r.value().cluster.secret_file, dir_ + "/unreadable.key");
+
+    std::string path = dir_ + "/client.toml";
+    write_file(path, replace_all(text, "heartbeat_ms = 100", "heartbeat_ms = 0"), 0644);
+    r = load_config(path, FileChecks::Off);
+    ASSERT_FALSE(r.is_ok());
+    EXPECT_NE(r.status().context().find("timeouts.heartbeat_ms: 0 is out of range"),
+              std::string::npos)
+        << r.status().context();
+}
+
 TEST_F(ConfigTest, ReportsEveryProblemInFileOrder) {
     // Without its [cluster] header, the cluster keys land in the [node] table.
     std::string text = good_with("[cluster]", "");

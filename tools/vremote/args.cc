@@ -1,0 +1,390 @@
+#include "args.h"
+
+#include <fmt/format.h>
+
+#include <cctype>
+#include <charconv>
+#include <map>
+#include <vector>
+
+#include "client/endpoint.h"
+#include "config/values.h"
+
+namespace vr::cli {
+
+namespace {
+
+struct Option {
+    std::string_view name;   // without the leading "--"
+    std::string_view value;  // the value's name in usage ("N", "FILE"); empty for a flag
+    std::string_view help;
+};
+
+struct Spec {
+    Verb verb;
+    std::string_view name;  // "get", "cluster up"
+    bool takes_path;
+    std::vector<Option> options;
+    std::string_view summary;
+    std::string_view details;
+};
+
+const Option kConfig{"config",
+                     "FILE",
+                     "the node's config (default $VREMOTE_CONFIG, else /etc/vremote/vremote.toml), "
+                     "or the daemon's socket"};
+
+const std::vector<Spec>& specs() {
+    static const std::vector<Spec> kSpecs = {
+        {Verb::Get,
+         "get",
+         true,
+         {{"offset", "N", "start at byte N (default 0)"},
+          {"length", "N", "at most N bytes (default: to the end of the file)"},
+          kConfig},
+         "write a file's bytes to stdout",
+         "Reads in 1 MiB chunks, so any file size streams in constant memory."},
+        {Verb::Put,
+         "put",
+         true,
+         {{"offset", "N", "write at byte N (default 0)"}, kConfig},
+         "write stdin into a file, creating it if missing",
+         "The file is not truncated: bytes beyond what stdin covers stay. Run `vremote sync` to "
+         "make the data durable on the file's home node."},
+        {Verb::Sync, "sync", true, {kConfig}, "make a file's completed writes durable (fsync)", ""},
+        {Verb::Status, "status", false, {kConfig}, "this node's view of the cluster's links", ""},
+        {Verb::Pages,
+         "pages",
+         true,
+         {kConfig},
+         "the state of each page of a file on this node",
+         "M: modified here (the only copy that may be written), S: shared (a clean copy), "
+         "I: not cached here. Prints the count of each state, then one character per page (up "
+         "to 256 pages) or the runs of equal states."},
+        {Verb::Stats,
+         "stats",
+         false,
+         {kConfig},
+         "this node's counters, one `name value` a line",
+         ""},
+        {Verb::ClusterUp,
+         "cluster up",
+         false,
+         {{"nodes", "N", "number of nodes, 1-64 (required)"},
+          {"dir", "DIR", "where the cluster lives (required)"},
+          {"base-port", "P", "node K listens on 127.0.0.1:P+K (default: free ports from 11041)"},
+          {"cache-size", "BYTES", "each node's cache size, e.g. 64MiB (default 256MiB)"},
+          {"delay-us", "N", "added to every message between nodes (test knob; default 0)"},
+          {"vremoted", "PATH", "the daemon to start (default: next to vremote, else in PATH)"},
+          {"wait", "SECONDS", "how long to wait for every link to come up (default 30)"}},
+         "start a local test cluster of N nodes",
+         "Writes DIR/secret and, for each node nK, DIR/nK/vremote.toml, DIR/nK/export/ (the "
+         "export of volume nK) and DIR/nK/data/; starts `vremoted --config DIR/nK/vremote.toml` "
+         "(log DIR/nK/vremoted.log, pid DIR/nK/vremoted.pid) and waits until every node sees "
+         "every other one up. Refuses a DIR that holds a running cluster."},
+        {Verb::ClusterDown,
+         "cluster down",
+         false,
+         {{"dir", "DIR", "the cluster's directory (required)"},
+          {"wait", "SECONDS", "how long to wait for the daemons to exit (default 20)"}},
+         "stop a local test cluster",
+         "Sends SIGTERM to every node (each writes back its modified pages and exits), waits, "
+         "then kills those still running with SIGKILL."},
+    };
+    return kSpecs;
+}
+
+std::string usage_line(const Spec& s) {
+    std::string line = fmt::format("usage: vremote {}", s.name);
+    if (s.takes_path) {
+        line += " VOLUME/PATH";
+    }
+    for (const Option& o : s.options) {
+        bool required = o.help.find("(required)") != std::string_view::npos;
+        line += required ? fmt::format(" --{} {}", o.name, o.value)
+                         : fmt::format(" [--{} {}]", o.name, o.value);
+    }
+    return line;
+}
+
+// `text` in lines of at most kWidth columns, each but the first led by `indent` spaces.
+constexpr size_t kWidth = 79;
+std::string wrap(std::string_view text, size_t first_column, size_t indent) {
+    std::string out;
+    size_t column = first_column;
+    bool line_start = true;
+    while (!text.empty()) {
+        size_t space = text.find(' ');
+        std::string_view word = text.substr(0, space);
+        text = space == std::string_view::npos ? "" : text.substr(space + 1);
+        if (!line_start && column + 1 + word.size() > kWidth) {
+            out += "\n" + std::string(indent, ' ');
+            column = indent;
+            line_start = true;
+        }
+        if (!line_start) {
+            out += ' ';
+            ++column;
+        }
+        out += word;
+        column += word.size();
+        line_start = false;
+    }
+    return out;
+}
+
+std::string help_of(const Spec& s) {
+    std::string summary(s.summary);
+    summary[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(summary[0])));
+    std::string text = usage_line(s) + "\n\n" + wrap(summary + ".", 0, 0) + "\n";
+    if (!s.details.empty()) {
+        text += "\n" + wrap(s.details, 0, 0) + "\n";
+    }
+    text += "\n";
+    for (const Option& o : s.options) {
+        text += fmt::format(
+            "  --{:<19} {}\n", fmt::format("{} {}", o.name, o.value), wrap(o.help, 24, 24));
+    }
+    text += fmt::format("  --{:<19} {}\n", "help", "show this help");
+    return text;
+}
+
+std::string general_help() {
+    std::string text =
+        "usage: vremote COMMAND [ARGS] [--config FILE]\n\n"
+        "The command-line client of vremote, a coherent distributed page cache. Paths\n"
+        "are VOLUME/relative/path; a volume is the name a node exports a directory\n"
+        "under.\n\n"
+        "Commands:\n";
+    for (const Spec& s : specs()) {
+        std::string head(s.name);
+        if (s.takes_path) {
+            head += " VOLUME/PATH";
+        }
+        text += fmt::format("  {:<26} {}\n", head, s.summary);
+    }
+    text +=
+        "\nOffsets, lengths, sizes: bytes, or a number with a unit (4096, 64KiB, 1MiB).\n"
+        "Exit status: 0 on success, 1 on errors, 2 on usage errors.\n"
+        "Run `vremote COMMAND --help` for a command's options.\n";
+    return text;
+}
+
+Command help_command(std::string text) {
+    Command cmd;
+    cmd.verb = Verb::Help;
+    cmd.help = std::move(text);
+    return cmd;
+}
+
+Status usage_error(const Spec* s, std::string message) {
+    std::string text = std::move(message);
+    text += "\n";
+    text += s != nullptr ? usage_line(*s) : "usage: vremote COMMAND [ARGS] [--config FILE]";
+    text += fmt::format("\nRun `vremote {}--help` for more.",
+                        s != nullptr ? std::string(s->name) + " " : "");
+    return Status(Code::InvalidArgument, std::move(text));
+}
+
+template <typename T>
+std::optional<T> parse_number(std::string_view text, T min, T max) {
+    T value{};
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end != text.data() + text.size() || value < min || value > max) {
+        return std::nullopt;
+    }
+    return value;
+}
+
+}  // namespace
+
+Result<Command> parse_args(std::span<const std::string_view> args) {
+    if (args.empty()) {
+        return usage_error(nullptr, "no command given");
+    }
+    if (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+        return help_command(general_help());
+    }
+    std::string name(args[0]);
+    size_t consumed = 1;
+    if (name == "cluster") {
+        if (args.size() < 2 || args[1] == "--help" || args[1] == "-h") {
+            if (args.size() < 2) {
+                return usage_error(nullptr, "cluster: say `cluster up` or `cluster down`");
+            }
+            return help_command(help_of(specs()[specs().size() - 2]) + "\n" +
+                                help_of(specs()[specs().size() - 1]));
+        }
+        name += " " + std::string(args[1]);
+        consumed = 2;
+    }
+    const Spec* spec = nullptr;
+    for (const Spec& s : specs()) {
+        if (s.name == name) {
+            spec = &s;
+        }
+    }
+    if (spec == nullptr) {
+        return usage_error(nullptr, fmt::format("unknown command \"{}\"", name));
+    }
+
+    // --help anywhere (before "--") wins over every other problem.
+    for (size_t i = consumed; i < args.size() && args[i] != "--"; ++i) {
+        if (args[i] == "--help" || args[i] == "-h") {
+            return help_command(help_of(*spec));
+        }
+    }
+
+    std::map<std::string, std::string, std::less<>> values;
+    std::vector<std::string_view> positional;
+    bool options_done = false;
+    for (size_t i = consumed; i < args.size(); ++i) {
+        std::string_view a = args[i];
+        if (options_done || !a.starts_with("-") || a == "-") {
+            positional.push_back(a);
+            continue;
+        }
+        if (a == "--") {
+            options_done = true;
+            continue;
+        }
+        if (!a.starts_with("--")) {
+            return usage_error(spec, fmt::format("{}: unknown option {}", spec->name, a));
+        }
+        std::string_view key = a.substr(2);
+        std::optional<std::string_view> value;
+        if (size_t eq = key.find('='); eq != std::string_view::npos) {
+            value = key.substr(eq + 1);
+            key = key.substr(0, eq);
+        }
+        const Option* option = nullptr;
+        for (const Option& o : spec->options) {
+            if (o.name == key) {
+                option = &o;
+            }
+        }
+        if (option == nullptr) {
+            return usage_error(spec, fmt::format("{}: unknown option --{}", spec->name, key));
+        }
+        if (!value.has_value()) {
+            if (i + 1 == args.size()) {
+                return usage_error(
+                    spec,
+                    fmt::format("{}: --{} needs a value ({})", spec->name, key, option->value));
+            }
+            value = args[++i];
+        }
+        if (values.contains(key)) {
+            return usage_error(spec, fmt::format("{}: --{} given twice", spec->name, key));
+        }
+        values.emplace(std::string(key), std::string(*value));
+    }
+
+    Command cmd;
+    cmd.verb = spec->verb;
+    size_t want = spec->takes_path ? 1 : 0;
+    if (positional.size() != want) {
+        if (want == 1 && positional.empty()) {
+            return usage_error(spec, fmt::format("{}: which file? (VOLUME/PATH)", spec->name));
+        }
+        return usage_error(
+            spec, fmt::format("{}: unexpected argument \"{}\"", spec->name, positional[want]));
+    }
+    if (want == 1) {
+        cmd.path = std::string(positional[0]);
+        if (cmd.path.empty() || cmd.path.find('/') == std::string::npos ||
+            cmd.path.starts_with('/')) {
+            return usage_error(
+                spec,
+                fmt::format("{}: \"{}\" is not VOLUME/PATH (a volume name, a slash, then the "
+                            "path in that volume)",
+                            spec->name,
+                            cmd.path));
+        }
+    }
+
+    // Each option's value, converted; every failure names the option and the text.
+    Status bad = Status::ok();
+    auto size_of = [&](std::string_view key) -> std::optional<uint64_t> {
+        auto it = values.find(key);
+        if (it == values.end()) {
+            return std::nullopt;
+        }
+        auto n = config::parse_size(it->second);
+        if (!n.is_ok()) {
+            bad = usage_error(spec,
+                              fmt::format("{}: --{}: {}", spec->name, key, n.status().context()));
+            return std::nullopt;
+        }
+        return n.value();
+    };
+    auto number_of =
+        [&](std::string_view key, uint32_t min, uint32_t max) -> std::optional<uint32_t> {
+        auto it = values.find(key);
+        if (it == values.end()) {
+            return std::nullopt;
+        }
+        auto n = parse_number<uint32_t>(it->second, min, max);
+        if (!n.has_value() && bad.is_ok()) {
+            bad = usage_error(spec,
+                              fmt::format("{}: --{} must be a number from {} to {}, not \"{}\"",
+                                          spec->name,
+                                          key,
+                                          min,
+                                          max,
+                                          it->second));
+        }
+        return n;
+    };
+    auto text_of = [&](std::string_view key) {
+        auto it = values.find(key);
+        return it == values.end() ? std::string() : it->second;
+    };
+
+    cmd.config = text_of("config");
+    cmd.offset = size_of("offset").value_or(0);
+    cmd.length = size_of("length");
+    cmd.dir = text_of("dir");
+    cmd.vremoted = text_of("vremoted");
+    cmd.nodes = number_of("nodes", 1, kClusterNodesMax).value_or(0);
+    if (auto p = number_of("base-port", 1, UINT16_MAX - kClusterNodesMax)) {
+        cmd.base_port = static_cast<uint16_t>(*p);
+    }
+    cmd.cache_size = size_of("cache-size");
+    cmd.delay_us = number_of("delay-us", 0, 1'000'000).value_or(0);
+    cmd.wait_seconds = number_of("wait", 1, 3600)
+                           .value_or(spec->verb == Verb::ClusterDown ? 20 : kDefaultWaitSeconds);
+    VR_TRY(bad);
+    if (values.contains("config") && cmd.config.empty()) {
+        return usage_error(spec, fmt::format("{}: --config needs a file name", spec->name));
+    }
+    if (cmd.offset > INT64_MAX) {
+        return usage_error(spec,
+                           fmt::format("{}: --offset is beyond the largest file", spec->name));
+    }
+    for (std::string_view required : {"nodes", "dir"}) {
+        bool listed = false;
+        for (const Option& o : spec->options) {
+            listed = listed ||
+                     (o.name == required && o.help.find("(required)") != std::string_view::npos);
+        }
+        if (listed && !values.contains(required)) {
+            return usage_error(spec, fmt::format("{}: --{} is required", spec->name, required));
+        }
+    }
+    if (spec->verb == Verb::ClusterUp || spec->verb == Verb::ClusterDown) {
+        if (cmd.dir.empty()) {
+            return usage_error(spec, fmt::format("{}: --dir needs a directory", spec->name));
+        }
+    }
+    if (cmd.base_port.has_value() && *cmd.base_port + cmd.nodes > UINT16_MAX) {
+        return usage_error(spec,
+                           fmt::format("{}: --base-port {} leaves no room for {} nodes",
+                                       spec->name,
+                                       *cmd.base_port,
+                                       cmd.nodes));
+    }
+    return cmd;
+}
+
+}  // namespace vr::cli
