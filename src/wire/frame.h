@@ -58,7 +58,8 @@ struct Limits {
 };
 
 // Frame types and their families. Numbers are stable (they travel on the wire). Peer messages
-// have the names of coherence::MsgType; the handshake (handshake.h) and the client protocol
+// have the names of coherence::MsgType; heartbeats (ping.h) and metadata messages (meta.h)
+// follow them on the peer links; the handshake (handshake.h) and the client protocol
 // (client.h) have their own ranges. `data` is what the type's data section may hold.
 #define VR_FRAME_TYPES(X)                    \
     X(Join, 1, Peer, None)                   \
@@ -85,6 +86,9 @@ struct Limits {
     X(Nack, 22, Peer, None)                  \
     X(Ping, 23, Link, None)                  \
     X(Pong, 24, Link, None)                  \
+    X(Volumes, 25, Meta, None)               \
+    X(MetaRequest, 26, Meta, None)           \
+    X(MetaReply, 27, Meta, None)             \
     X(AuthHello, 32, Handshake, None)        \
     X(AuthChallenge, 33, Handshake, None)    \
     X(AuthResponse, 34, Handshake, None)     \
@@ -114,7 +118,15 @@ enum class FrameType : uint8_t {
 #undef VR_X
 };
 
-enum class Family : uint8_t { Unknown, Peer, Link, Handshake, ClientRequest, ClientReply };
+enum class Family : uint8_t {
+    Unknown,
+    Peer,           // coherence messages (peer.h)
+    Link,           // heartbeats (ping.h)
+    Meta,           // metadata requests and replies, the volume list (meta.h)
+    Handshake,      // authentication (handshake.h)
+    ClientRequest,  // client.h
+    ClientReply,
+};
 // What a frame type's data section may hold: nothing, whole pages of Limits::page_size bytes,
 // or up to Limits::max_io bytes.
 enum class DataKind : uint8_t { None, Pages, Bytes };

@@ -15,6 +15,7 @@
 #include "wire/client.h"
 #include "wire/crc32c.h"
 #include "wire/handshake.h"
+#include "wire/meta.h"
 #include "wire/peer.h"
 #include "wire/ping.h"
 #include "wire_fuzz_common.h"
@@ -73,6 +74,47 @@ void handshake(const FrameHeader& h,
         mismatch("a decoded handshake message does not encode");
     }
     expect_same(again, frame.first(kHeaderSize + body.size()), "handshake frame differs");
+}
+
+// Metadata frames: what decodes must encode again to the same bytes.
+void meta(const FrameHeader& h,
+          std::span<const std::byte> frame,
+          std::span<const std::byte> body,
+          const Limits& limits) {
+    std::vector<std::byte> again;
+    Status s;
+    switch (h.type) {
+        case FrameType::Volumes: {
+            auto m = decode_volumes(h, body, limits);
+            if (!m.is_ok()) {
+                return;
+            }
+            s = encode_volumes(m.value(), limits, again);
+            break;
+        }
+        case FrameType::MetaRequest: {
+            auto m = decode_meta_request(h, body, limits);
+            if (!m.is_ok()) {
+                return;
+            }
+            s = encode_meta_request(h.id, m.value(), limits, again);
+            break;
+        }
+        case FrameType::MetaReply: {
+            auto m = decode_meta_reply(h, body, limits);
+            if (!m.is_ok()) {
+                return;
+            }
+            s = encode_meta_reply(h.id, m.value(), limits, again);
+            break;
+        }
+        default:
+            mismatch("a Meta family type without a decoder");
+    }
+    if (!s.is_ok()) {
+        mismatch("a decoded metadata message does not encode");
+    }
+    expect_same(again, frame.first(kHeaderSize + body.size()), "metadata frame differs");
 }
 
 template <typename Msg>
@@ -149,6 +191,9 @@ void one_input(const uint8_t* input, size_t size) {
             return;
         case Family::Handshake:
             handshake(h.value(), frame, body, limits);
+            return;
+        case Family::Meta:
+            meta(h.value(), frame, body, limits);
             return;
         case Family::Link: {
             // Heartbeats: what decodes must re-encode to the same bytes.
