@@ -230,6 +230,27 @@ void meta_frames(const std::string& dir, uint8_t selector) {
     }
 }
 
+// DataS and DataM whose pages were streamed unchecked (kFlagDataUnchecked, no data CRC).
+void unchecked_frames(const std::string& dir, uint8_t selector) {
+    Limits l = limits_for(selector);
+    for (MsgType t : {MsgType::DataS, MsgType::DataM}) {
+        Message m;
+        m.type = t;
+        m.session = 77;
+        m.incarnation = 2;
+        m.id = 5;
+        m.file = coherence::FileId{3, 12345};
+        m.range = coherence::Range{40, 2};
+        std::vector<std::byte> frame;
+        check(encode_peer_streamed(m, l, frame));
+        for (uint64_t i = 0; i < m.range.count; ++i) {
+            coherence::PageBuf p = page(l);
+            frame.insert(frame.end(), p->begin(), p->end());
+        }
+        write_file(dir, selector, frame);
+    }
+}
+
 }  // namespace
 }  // namespace vr::wire::fuzz
 
@@ -247,6 +268,9 @@ int main(int argc, char** argv) {
     // the frames above, and so the committed seeds, unchanged.
     for (uint8_t selector : {uint8_t{0}, uint8_t{1}, uint8_t{2}, uint8_t{3}}) {
         vr::wire::fuzz::meta_frames(argv[1], selector);
+    }
+    for (uint8_t selector : {uint8_t{0}, uint8_t{1}, uint8_t{2}, uint8_t{3}}) {
+        vr::wire::fuzz::unchecked_frames(argv[1], selector);
     }
     std::printf("wrote %d frames\n", vr::wire::fuzz::files);
     return 0;

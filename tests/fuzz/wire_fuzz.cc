@@ -50,7 +50,15 @@ void peer(const FrameHeader& h,
     }
     std::vector<std::byte> head;
     std::vector<coherence::PageBuf> out;
-    if (!encode_peer(m.value(), limits, head, out).is_ok()) {
+    if (h.data_unchecked()) {
+        // Streamed without a data CRC: the sender encodes the head alone, then sends the pages.
+        coherence::Message streamed = m.value();
+        out = std::move(streamed.pages);
+        streamed.pages.clear();
+        if (!encode_peer_streamed(streamed, limits, head).is_ok()) {
+            mismatch("a decoded unchecked peer message does not encode");
+        }
+    } else if (!encode_peer(m.value(), limits, head, out).is_ok()) {
         mismatch("a decoded peer message does not encode");
     }
     expect_same(head, frame.first(kHeaderSize + body.size()), "peer head differs");
@@ -161,7 +169,8 @@ void reseal(std::vector<std::byte>& frame) {
     size_t body_len = std::min<size_t>(le32(8), frame.size() - kHeaderSize);
     size_t data_len = std::min<size_t>(le32(12), frame.size() - kHeaderSize - body_len);
     std::span<const std::byte> data = all.subspan(kHeaderSize + body_len, data_len);
-    put32(28, le32(12) == 0 ? 0 : crc32c(data));
+    bool unchecked = (std::to_integer<unsigned>(frame[6]) & kFlagDataUnchecked) != 0;
+    put32(28, le32(12) == 0 || unchecked ? 0 : crc32c(data));
     put32(24, crc32c_extend(crc32c(all.first(24)), all.subspan(kHeaderSize, body_len)));
 }
 
