@@ -1,16 +1,68 @@
 #include "net/connection.h"
 
 #include <fmt/format.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 
 #include "wire/peer.h"
 
 namespace vr::net {
+
+namespace {
+
+// What a file data section holds where the file does not: the tail of a file's last page, or
+// the rest of a file that shrank since the frame was queued.
+const std::array<std::byte, 64 * 1024> kZeros{};
+
+// One sendfile call moves at most this much (Linux caps a call at 0x7ffff000 bytes anyway).
+constexpr uint64_t kSendfileChunk = 1u << 30;
+
+}  // namespace
+
+Status read_segment(const FileSegment& segment, std::span<std::byte> out) {
+    VR_ASSERT(out.size() == segment.file_bytes + segment.zero_bytes,
+              "read_segment into {} bytes for a segment of {} + {}",
+              out.size(),
+              segment.file_bytes,
+              segment.zero_bytes);
+    size_t done = 0;
+    while (done < segment.file_bytes) {
+        ssize_t n = ::pread(segment.fd,
+                            out.data() + done,
+                            segment.file_bytes - done,
+                            static_cast<off_t>(segment.offset + done));
+        if (n > 0) {
+            done += static_cast<size_t>(n);
+            continue;
+        }
+        if (n == 0) {
+            break;  // the file ends early: zeros for the rest, as sendfile would have it
+        }
+        if (errno != EINTR) {
+            return Status(Code::IoError,
+                          fmt::format("reading {} bytes at offset {} of a file to send: {}",
+                                      segment.file_bytes,
+                                      segment.offset,
+                                      std::strerror(errno)));
+        }
+    }
+    std::fill(out.begin() + static_cast<ptrdiff_t>(done), out.end(), std::byte{0});
+    return Status::ok();
+}
+
+void OwnedFd::reset(int fd) {
+    if (fd_ >= 0) {
+        ::close(fd_);
+    }
+    fd_ = fd;
+}
 
 Connection::Connection(
     runtime::EventLoop& loop, int fd, wire::Limits limits, std::string label, size_t queued_max)
@@ -193,13 +245,42 @@ bool Connection::send(std::vector<std::byte> head, std::vector<coherence::PageBu
         return false;
     }
     queued_bytes_ += total;
-    out_.push_back(Out{std::move(head), std::move(pages), 0, total});
+    Out o;
+    o.head = std::move(head);
+    o.pages = std::move(pages);
+    o.total = total;
+    out_.push_back(std::move(o));
+    flush();
+    return true;
+}
+
+bool Connection::send_file(std::vector<std::byte> head, FileSegment segment) {
+    OwnedFd file(segment.fd);  // ours from here on, sent or not
+    if (fd_ < 0 || queued_bytes_ >= queued_max_) {
+        return false;
+    }
+    Out o;
+    o.head = std::move(head);
+    o.total = o.head.size() + segment.file_bytes + segment.zero_bytes;
+    o.from_file = true;
+    o.file = std::move(file);
+    o.file_offset = segment.offset;
+    o.file_bytes = segment.file_bytes;
+    queued_bytes_ += o.total;
+    out_.push_back(std::move(o));
     flush();
     return true;
 }
 
 void Connection::flush() {
     while (fd_ >= 0 && !out_.empty()) {
+        Out& front = out_.front();
+        if (front.from_file && front.sent >= front.head.size()) {
+            if (!flush_file_data(front)) {
+                break;
+            }
+            continue;
+        }
         std::vector<iovec> iov;
         for (auto& o : out_) {
             size_t skip = o.sent;
@@ -212,6 +293,9 @@ void Connection::flush() {
                 skip = 0;
             };
             add(o.head.data(), o.head.size());
+            if (o.from_file) {
+                break;  // its data section comes from sendfile, once the head is out
+            }
             for (const auto& pg : o.pages) {
                 if (pg) {
                     add(pg->data(), pg->size());
@@ -221,7 +305,12 @@ void Connection::flush() {
                 break;
             }
         }
-        ssize_t n = ::writev(fd_, iov.data(), static_cast<int>(iov.size()));
+        // sendmsg rather than writev for MSG_NOSIGNAL: a peer that reset the connection is an
+        // EPIPE to handle here, not a SIGPIPE that kills the process.
+        msghdr mh{};
+        mh.msg_iov = iov.data();
+        mh.msg_iovlen = iov.size();
+        ssize_t n = ::sendmsg(fd_, &mh, MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
@@ -233,23 +322,78 @@ void Connection::flush() {
                          fmt::format("write to {}: {}", label_, std::strerror(errno))));
             return;
         }
-        size_t left = static_cast<size_t>(n);
-        stats_.bytes_out += left;
-        while (left > 0 && !out_.empty()) {
-            Out& o = out_.front();
-            size_t take = std::min(left, o.total - o.sent);
-            size_t head_left = o.sent < o.head.size() ? o.head.size() - o.sent : 0;
-            stats_.page_bytes_out += take > head_left ? take - head_left : 0;
-            o.sent += take;
-            left -= take;
-            if (o.sent == o.total) {
-                queued_bytes_ -= o.total;
-                ++stats_.frames_out;
-                out_.pop_front();
-            }
-        }
+        account_written(static_cast<size_t>(n));
     }
     update_interest();
+}
+
+void Connection::account_written(size_t n) {
+    size_t left = n;
+    stats_.bytes_out += left;
+    while (left > 0 && !out_.empty()) {
+        Out& o = out_.front();
+        // A file entry's data goes out with sendfile: a write covers its head at most.
+        size_t end = o.from_file ? o.head.size() : o.total;
+        size_t take = std::min(left, end - o.sent);
+        size_t head_left = o.sent < o.head.size() ? o.head.size() - o.sent : 0;
+        stats_.page_bytes_out += take > head_left ? take - head_left : 0;
+        o.sent += take;
+        left -= take;
+        if (o.sent == o.total) {
+            complete_front();
+        }
+    }
+}
+
+bool Connection::flush_file_data(Out& o) {
+    uint64_t data_sent = o.sent - o.head.size();
+    bool from_file = !o.file_short && data_sent < o.file_bytes;
+    ssize_t n = 0;
+    if (from_file) {
+        auto off = static_cast<off_t>(o.file_offset + data_sent);
+        auto want = static_cast<size_t>(std::min(o.file_bytes - data_sent, kSendfileChunk));
+        n = ::sendfile(fd_, o.file.get(), &off, want);
+        if (n == 0) {
+            // The file ends before the segment does (it shrank since the frame was queued):
+            // zeros keep the frame whole, and they are what the file's pages hold past its end.
+            o.file_short = true;
+            return true;
+        }
+    } else {
+        size_t want = std::min(o.total - o.sent, kZeros.size());
+        n = ::send(fd_, kZeros.data(), want, MSG_NOSIGNAL);
+    }
+    if (n < 0) {
+        if (errno == EINTR) {
+            return true;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            return false;
+        }
+        // Part of the frame is out and the rest cannot follow: only closing keeps the peer
+        // from reading garbage as frames.
+        close(Status(
+            Code::IoError,
+            fmt::format(
+                "{} to {}: {}", from_file ? "sendfile" : "write", label_, std::strerror(errno))));
+        return false;
+    }
+    auto sent = static_cast<size_t>(n);
+    o.sent += sent;
+    stats_.bytes_out += sent;
+    if (from_file) {
+        stats_.file_bytes_out += sent;
+    }
+    if (o.sent == o.total) {
+        complete_front();
+    }
+    return true;
+}
+
+void Connection::complete_front() {
+    queued_bytes_ -= out_.front().total;
+    ++stats_.frames_out;
+    out_.pop_front();  // closes the entry's file, if it had one
 }
 
 void Connection::update_interest() {

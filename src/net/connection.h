@@ -2,14 +2,18 @@
 // on the event loop. It reads a frame's header, body and data section, reading page data
 // straight into page buffers with readv (no intermediate copy), and hands whole frames to its
 // owner. It sends frames from a queue with writev, page buffers as their own iovecs (no copy in
-// user space). The queue is bounded in bytes: send() refuses beyond it (back-pressure).
+// user space), and data sections that live in a file with sendfile (send_file: the bytes go
+// from the page cache to the socket without entering user space). The queue is bounded in
+// bytes: send() refuses beyond it (back-pressure).
 // A decoding error or a peer that closes ends the connection with a Status saying why.
 #pragma once
 
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/status.h"
@@ -28,7 +32,8 @@ struct Frame {
 
 // Bytes a frame's data section takes from a file with sendfile: `file_bytes` bytes at `offset`
 // of `fd`, then `zero_bytes` zeros (also sent if the file turns out shorter). The connection
-// owns `fd` and closes it once sent or dropped.
+// owns `fd` from the call to send_file on, whatever it returns, and closes it once sent or
+// dropped.
 struct FileSegment {
     int fd = -1;
     uint64_t offset = 0;
@@ -36,12 +41,40 @@ struct FileSegment {
     uint64_t zero_bytes = 0;
 };
 
+// Reads a segment's bytes into `out` (file_bytes + zero_bytes of them) with pread: what
+// sendfile would have sent, for a path that cannot use it (an encrypted link, a loopback). The
+// file's part is read up to its end; everything after is zeros. Does not close segment.fd.
+Status read_segment(const FileSegment& segment, std::span<std::byte> out);
+
 struct ConnectionStats {
     uint64_t frames_in = 0;
     uint64_t frames_out = 0;
     uint64_t bytes_in = 0;
     uint64_t bytes_out = 0;
     uint64_t page_bytes_out = 0;  // sent from page buffers without a user-space copy
+    uint64_t file_bytes_out = 0;  // sent from files with sendfile (never in user space)
+};
+
+// Owns a file descriptor: closes it when destroyed or reset. Movable, not copyable.
+class OwnedFd {
+  public:
+    OwnedFd() = default;
+    explicit OwnedFd(int fd) : fd_(fd) {}
+    OwnedFd(OwnedFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+    OwnedFd& operator=(OwnedFd&& o) noexcept {
+        reset(std::exchange(o.fd_, -1));
+        return *this;
+    }
+    OwnedFd(const OwnedFd&) = delete;
+    OwnedFd& operator=(const OwnedFd&) = delete;
+    ~OwnedFd() { reset(); }
+    int get() const { return fd_; }
+    // Gives the descriptor up without closing it.
+    int release() { return std::exchange(fd_, -1); }
+    void reset(int fd = -1);
+
+  private:
+    int fd_ = -1;
 };
 
 class Connection {
@@ -62,7 +95,12 @@ class Connection {
     // Queues a frame (head = header + body, then the pages' bytes). Returns false, queueing
     // nothing, when the queue already holds queued_max bytes.
     bool send(std::vector<std::byte> head, std::vector<coherence::PageBuf> pages = {});
-    // Queues a frame whose data section is `segment` (sent with sendfile). Same bound.
+    // Queues a frame whose data section is `segment`: head (header and body) with write, then
+    // segment.file_bytes from the file with sendfile, then segment.zero_bytes zeros. If the file
+    // ends early, zeros stand in for the missing bytes, so the frame keeps its length. A read
+    // error from the file closes the connection (the head is out; the frame cannot be
+    // finished honestly). Same bound as send(). Takes segment.fd in every case: it is closed
+    // once sent, when the connection closes, or at once if the frame is refused.
     bool send_file(std::vector<std::byte> head, FileSegment segment);
     // Closes the socket; on_close runs once, with `why`.
     void close(const Status& why);
@@ -81,6 +119,12 @@ class Connection {
         std::vector<coherence::PageBuf> pages;
         size_t sent = 0;
         size_t total = 0;
+        // send_file: after head, file_bytes from `file` at file_offset, then zeros up to total.
+        bool from_file = false;
+        OwnedFd file;
+        uint64_t file_offset = 0;
+        uint64_t file_bytes = 0;
+        bool file_short = false;  // sendfile hit the end of the file: zeros for the rest
     };
     void on_events(uint32_t events);
     void on_readable();
@@ -88,6 +132,12 @@ class Connection {
     void begin_data();
     void deliver();
     void flush();
+    // Sends some of the front entry's file data (it is past its head). False when the socket is
+    // full or the connection closed: stop flushing.
+    bool flush_file_data(Out& o);
+    // Accounts `n` bytes written from the front entries' heads and pages.
+    void account_written(size_t n);
+    void complete_front();
     void update_interest();
 
     runtime::EventLoop& loop_;

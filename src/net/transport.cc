@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "wire/handshake.h"
+#include "wire/meta.h"
 #include "wire/peer.h"
 #include "wire/ping.h"
 
@@ -47,6 +48,9 @@ struct Transport::Link {
     uint64_t resets = 0;
     uint64_t handshake_timer = 0;
     uint64_t reconnect_timer = 0;
+    // Counts the connections this link has had, so that a message delayed by the test hook
+    // goes out on the connection it was sent on, or not at all.
+    uint64_t generation = 0;
     ConnectionStats closed_stats;  // of connections that ended, for the totals
 };
 
@@ -91,6 +95,8 @@ Transport::Transport(runtime::EventLoop& loop, TransportConfig config, Handler h
         l->initiator = cfg_.self < p.id;
         links_.emplace(p.id, std::move(l));
     }
+    VR_ASSERT(wire::encode_volumes(wire::VolumesMsg{}, cfg_.limits, volumes_frame_).is_ok(),
+              "an empty volume list must encode");
 }
 
 Transport::~Transport() {
@@ -100,6 +106,9 @@ Transport::~Transport() {
     for (auto& [id, l] : links_) {
         loop_.cancel_timer(l->handshake_timer);
         loop_.cancel_timer(l->reconnect_timer);
+    }
+    for (uint64_t timer : delayed_) {
+        loop_.cancel_timer(timer);
     }
     if (listen_fd_ >= 0) {
         loop_.remove(listen_fd_);
@@ -215,6 +224,7 @@ void Transport::attach(Link& l, int fd, bool initiator) {
     NodeId peer = l.spec.id;
     l.conn =
         std::make_unique<Connection>(loop_, fd, cfg_.limits, l.spec.name, cfg_.queued_max_bytes);
+    ++l.generation;
     l.state = LinkState::Handshake;
     l.last_heard = runtime::monotonic_us();
     Status s = l.conn->start([this, peer](Frame&& f) { on_frame(peer, std::move(f)); },
@@ -361,6 +371,7 @@ void Transport::on_pending_frame(uint64_t id, Frame&& f) {
     }
     l.conn = std::make_unique<Connection>(
         loop_, new_fd, cfg_.limits, l.spec.name, cfg_.queued_max_bytes);
+    ++l.generation;
     NodeId peer = l.spec.id;
     Status s = l.conn->start([this, peer](Frame&& fr) { on_frame(peer, std::move(fr)); },
                              [this, peer](const Status& why) { link_lost(peer, why); });
@@ -399,6 +410,10 @@ void Transport::on_frame(NodeId peer, Frame&& f) {
         }
         return;
     }
+    if (wire::family_of(f.header.type) == wire::Family::Meta) {
+        on_meta_frame(l, std::move(f));
+        return;
+    }
     if (wire::family_of(f.header.type) != wire::Family::Peer) {
         l.conn->close(Status(
             Code::ProtocolError,
@@ -414,6 +429,54 @@ void Transport::on_frame(NodeId peer, Frame&& f) {
         return;
     }
     handler_.on_message(m.value());
+}
+
+void Transport::on_meta_frame(Link& l, Frame&& f) {
+    NodeId peer = l.spec.id;
+    auto fail = [&](const Status& why) {
+        log(fmt::format("closing the link to {}: {}", l.spec.name, why.to_string()));
+        l.conn->close(why);
+    };
+    switch (f.header.type) {
+        case wire::FrameType::Volumes: {
+            auto v = wire::decode_volumes(f.header, f.body, cfg_.limits);
+            if (!v.is_ok()) {
+                fail(v.status());
+                return;
+            }
+            if (handler_.on_volumes) {
+                handler_.on_volumes(peer, std::move(v).value());
+            }
+            return;
+        }
+        case wire::FrameType::MetaRequest: {
+            auto r = wire::decode_meta_request(f.header, f.body, cfg_.limits);
+            if (!r.is_ok()) {
+                fail(r.status());
+                return;
+            }
+            if (handler_.on_meta_request) {
+                handler_.on_meta_request(peer, f.header.id, std::move(r).value());
+            } else {
+                log(fmt::format("dropped a metadata request from {}: no handler", l.spec.name));
+            }
+            return;
+        }
+        case wire::FrameType::MetaReply: {
+            auto r = wire::decode_meta_reply(f.header, f.body, cfg_.limits);
+            if (!r.is_ok()) {
+                fail(r.status());
+                return;
+            }
+            if (handler_.on_meta_reply) {
+                handler_.on_meta_reply(peer, f.header.id, std::move(r).value());
+            }
+            return;
+        }
+        default:
+            break;
+    }
+    VR_UNREACHABLE("metadata frame type {} without a decoder", wire::type_name(f.header.type));
 }
 
 void Transport::on_handshake_frame(Link& l, Frame&& f) {
@@ -468,6 +531,8 @@ void Transport::link_up(Link& l) {
     l.backoff_us = 50'000;
     l.last_heard = runtime::monotonic_us();
     log(fmt::format("link to {} is up", l.spec.name));
+    // Our volume list goes first, so the peer has it before any message the owner sends below.
+    queue(l, volumes_frame_, {});
     // Messages may have been lost with an old connection, or sent while there was none (send()
     // refuses then): the owner resynchronises on every link-up, the first one included.
     if (handler_.on_link_reset) {
@@ -492,10 +557,68 @@ void Transport::link_lost(NodeId peer, const Status& why) {
         l.closed_stats.frames_in += s.frames_in;
         l.closed_stats.frames_out += s.frames_out;
         l.closed_stats.page_bytes_out += s.page_bytes_out;
+        l.closed_stats.file_bytes_out += s.file_bytes_out;
         // Destroy outside the connection's own callback.
         loop_.post([c = std::shared_ptr<Connection>(std::move(l.conn))] {});
     }
     schedule_reconnect(peer);
+}
+
+Transport::Link* Transport::up_link(NodeId peer) {
+    auto it = links_.find(peer);
+    if (it == links_.end() || it->second->state != LinkState::Up || !it->second->conn) {
+        return nullptr;
+    }
+    return it->second.get();
+}
+
+bool Transport::lose(Link& l) {
+    if (cfg_.loss_ppm != 0 && rng_() % 1'000'000 < cfg_.loss_ppm) {
+        // Test hook: a lost message under TCP shows up as a broken connection.
+        l.conn->close(Status(Code::IoError, "test hook: message dropped"));
+        return true;
+    }
+    return false;
+}
+
+void Transport::after_delay(Link& l, std::function<void(Connection&)> send_on) {
+    NodeId to = l.spec.id;
+    uint64_t generation = l.generation;
+    auto id = std::make_shared<uint64_t>(0);
+    *id = loop_.add_timer(runtime::monotonic_us() + cfg_.delay_us,
+                          [this, to, generation, id, send_on = std::move(send_on)] {
+                              delayed_.erase(*id);
+                              Link* x = up_link(to);
+                              if (x != nullptr && x->generation == generation) {
+                                  send_on(*x->conn);
+                              }
+                          });
+    delayed_.insert(*id);
+}
+
+bool Transport::queue(Link& l, std::vector<std::byte> head, std::vector<coherence::PageBuf> pages) {
+    if (cfg_.delay_us == 0) {
+        return l.conn->send(std::move(head), std::move(pages));
+    }
+    // Timers due at the same time run in the order they were added: FIFO is kept.
+    after_delay(l, [head = std::move(head), pages = std::move(pages)](Connection& c) {
+        c.send(head, pages);
+    });
+    return true;
+}
+
+bool Transport::queue_file(Link& l, std::vector<std::byte> head, FileSegment segment) {
+    if (cfg_.delay_us == 0) {
+        return l.conn->send_file(std::move(head), segment);
+    }
+    // Shared so that the timer's task stays copyable; closed with it if it never runs.
+    auto file = std::make_shared<OwnedFd>(segment.fd);
+    after_delay(l, [head = std::move(head), segment, file](Connection& c) {
+        FileSegment s = segment;
+        s.fd = file->release();
+        c.send_file(head, s);
+    });
+    return true;
 }
 
 bool Transport::send(const Message& msg) {
@@ -503,14 +626,8 @@ bool Transport::send(const Message& msg) {
         Message copy = msg;
         return loop_.post([this, copy] { handler_.on_message(copy); });
     }
-    auto it = links_.find(msg.to);
-    if (it == links_.end() || it->second->state != LinkState::Up) {
-        return false;
-    }
-    Link& l = *it->second;
-    if (cfg_.loss_ppm != 0 && rng_() % 1'000'000 < cfg_.loss_ppm) {
-        // Test hook: a lost message under TCP shows up as a broken connection.
-        l.conn->close(Status(Code::IoError, "test hook: message dropped"));
+    Link* l = up_link(msg.to);
+    if (l == nullptr || lose(*l)) {
         return false;
     }
     std::vector<std::byte> head;
@@ -520,19 +637,106 @@ bool Transport::send(const Message& msg) {
         log(fmt::format("cannot encode {}: {}", coherence::to_string(msg), s.to_string()));
         return false;
     }
-    if (cfg_.delay_us != 0) {
-        NodeId to = msg.to;
-        loop_.add_timer(runtime::monotonic_us() + cfg_.delay_us,
-                        [this, to, head = std::move(head), data = std::move(data)]() mutable {
-                            auto lit = links_.find(to);
-                            if (lit != links_.end() && lit->second->conn &&
-                                lit->second->state == LinkState::Up) {
-                                lit->second->conn->send(std::move(head), std::move(data));
-                            }
-                        });
-        return true;
+    return queue(*l, std::move(head), std::move(data));
+}
+
+bool Transport::send_from_file(const Message& msg, FileSegment segment) {
+    OwnedFd file(segment.fd);  // ours whatever happens
+    std::vector<std::byte> head;
+    Status s = wire::encode_peer_streamed(msg, cfg_.limits, head);
+    if (!s.is_ok()) {
+        log(fmt::format("cannot encode {}: {}", coherence::to_string(msg), s.to_string()));
+        return false;
     }
-    return l.conn->send(std::move(head), std::move(data));
+    uint64_t page_size = cfg_.limits.page_size;
+    uint64_t data_len = msg.range.count * page_size;  // range checked by the encoder
+    if (segment.file_bytes > data_len || segment.zero_bytes != data_len - segment.file_bytes) {
+        log(fmt::format("cannot send {}: a file segment of {} + {} bytes for {} bytes of pages",
+                        coherence::to_string(msg),
+                        segment.file_bytes,
+                        segment.zero_bytes,
+                        data_len));
+        return false;
+    }
+    if (msg.to == cfg_.self) {
+        // No socket to sendfile into: read the pages, as the receiver would have them.
+        Message copy = msg;
+        copy.data_from_store = false;
+        for (uint64_t i = 0; i < msg.range.count; ++i) {
+            uint64_t at = i * page_size;
+            uint64_t from_file = segment.file_bytes > at ? segment.file_bytes - at : 0;
+            FileSegment part{file.get(),
+                             segment.offset + at,
+                             std::min(from_file, page_size),
+                             page_size - std::min(from_file, page_size)};
+            auto page = std::make_shared<std::vector<std::byte>>(page_size);
+            s = read_segment(part, *page);
+            if (!s.is_ok()) {
+                log(fmt::format("cannot send {}: {}", coherence::to_string(msg), s.to_string()));
+                return false;
+            }
+            copy.pages.push_back(std::move(page));
+        }
+        return loop_.post([this, copy] { handler_.on_message(copy); });
+    }
+    Link* l = up_link(msg.to);
+    if (l == nullptr || lose(*l)) {
+        return false;
+    }
+    segment.fd = file.release();
+    return queue_file(*l, std::move(head), segment);
+}
+
+void Transport::set_volumes(wire::VolumesMsg volumes) {
+    std::vector<std::byte> frame;
+    Status s = wire::encode_volumes(volumes, cfg_.limits, frame);
+    VR_ASSERT(s.is_ok(), "this node's volume list does not encode: {}", s.to_string());
+    volumes_frame_ = std::move(frame);
+    for (auto& [id, l] : links_) {
+        if (l->state == LinkState::Up && l->conn) {
+            queue(*l, volumes_frame_, {});
+        }
+    }
+}
+
+bool Transport::send_meta_request(NodeId peer, uint64_t id, const wire::MetaRequest& req) {
+    std::vector<std::byte> frame;
+    Status s = wire::encode_meta_request(id, req, cfg_.limits, frame);
+    if (!s.is_ok()) {
+        log(fmt::format("cannot send a metadata request to node {}: {}", peer, s.to_string()));
+        return false;
+    }
+    if (peer == cfg_.self) {
+        if (!handler_.on_meta_request) {
+            return false;
+        }
+        return loop_.post([this, id, req] { handler_.on_meta_request(cfg_.self, id, req); });
+    }
+    Link* l = up_link(peer);
+    if (l == nullptr || lose(*l)) {
+        return false;
+    }
+    return queue(*l, std::move(frame), {});
+}
+
+bool Transport::send_meta_reply(NodeId peer, uint64_t id, const wire::MetaReply& reply) {
+    std::vector<std::byte> frame;
+    Status s = wire::encode_meta_reply(id, reply, cfg_.limits, frame);
+    if (!s.is_ok()) {
+        log(fmt::format("cannot send a metadata reply to node {}: {}", peer, s.to_string()));
+        return false;
+    }
+    if (peer == cfg_.self) {
+        if (!handler_.on_meta_reply) {
+            return false;
+        }
+        return loop_.post([this, id, reply] { handler_.on_meta_reply(cfg_.self, id, reply); });
+    }
+    Link* l = up_link(peer);
+    if (l == nullptr || lose(*l)) {
+        return false;
+    }
+    return queue(*l, std::move(frame), {});
 }
 
 void Transport::heartbeat() {
@@ -571,6 +775,8 @@ LinkInfo Transport::info(NodeId peer) const {
     i.frames_out = l.closed_stats.frames_out + (l.conn ? l.conn->stats().frames_out : 0);
     i.page_bytes_out =
         l.closed_stats.page_bytes_out + (l.conn ? l.conn->stats().page_bytes_out : 0);
+    i.file_bytes_out =
+        l.closed_stats.file_bytes_out + (l.conn ? l.conn->stats().file_bytes_out : 0);
     return i;
 }
 

@@ -11,8 +11,14 @@
 //   any new message is delivered, so the coherence engine can resynchronise (protocol.md §5).
 // * Back-pressure: a connection's send queue is bounded in bytes; beyond it send() fails and
 //   the owner keeps the message (the engine bounds its own in-flight requests per home).
+// * Metadata (wire/meta.h): right after the handshake each side sends its Volumes list, so the
+//   peer has it before any coherence message of the link; metadata requests and replies share
+//   the link's FIFO order with the coherence messages.
+// * Page data may come straight from a file (send_from_file, sendfile): no user-space copy.
 // * Test hook: delay_us is added to every message sent and loss_ppm drops messages (the link is
-//   then reset, as a real loss under TCP would be seen), to emulate a LAN without netem.
+//   then reset, as a real loss under TCP would be seen), to emulate a LAN without netem. A
+//   delayed message whose connection ended before it was due is dropped, like the rest of
+//   what that connection carried (the owner is told with on_link_reset).
 #pragma once
 
 #include <netinet/in.h>
@@ -21,6 +27,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -66,7 +73,8 @@ struct LinkInfo {
     uint64_t resets = 0;
     uint64_t frames_in = 0;
     uint64_t frames_out = 0;
-    uint64_t page_bytes_out = 0;
+    uint64_t page_bytes_out = 0;  // from page buffers, without a user-space copy
+    uint64_t file_bytes_out = 0;  // from files with sendfile (send_from_file)
 };
 
 class Transport {
@@ -91,12 +99,18 @@ class Transport {
     // is not up or its queue is full: the message is not sent.
     bool send(const coherence::Message& msg);
     // Sends a DataS/DataM whose pages (msg.pages empty, range.count pages) come from a file:
-    // `segment` is sent with sendfile, with no user-space copy (counted in page_bytes_zero_copy).
-    // The frame carries kFlagDataUnchecked (no data CRC: TCP's checksum covers it). With
-    // encryption on, the bytes are read and sent through the cipher instead.
+    // `segment` (file_bytes + zero_bytes == range.count * page_size) is sent with sendfile,
+    // with no user-space copy (counted in LinkInfo::file_bytes_out). The frame carries
+    // kFlagDataUnchecked (no data CRC: TCP's checksum covers it). With encryption on, the
+    // bytes are read and sent through the cipher instead. Takes segment.fd whatever it returns
+    // (closed once sent or dropped). Returns false like send().
     bool send_from_file(const coherence::Message& msg, FileSegment segment);
-    // The volumes this node exports: sent to every peer whenever its link comes up.
+    // The volumes this node exports: sent to every peer whenever its link comes up (an empty
+    // list until this is called), and at once to the peers whose link is up. The list must
+    // pass wire::encode_volumes (the config loader checks export names).
     void set_volumes(wire::VolumesMsg volumes);
+    // Metadata requests and replies (`id` != 0). To self, the handler is called through the
+    // event loop. Return false like send(), or if the message breaks the wire's rules (logged).
     bool send_meta_request(coherence::NodeId peer, uint64_t id, const wire::MetaRequest& req);
     bool send_meta_reply(coherence::NodeId peer, uint64_t id, const wire::MetaReply& reply);
     LinkInfo info(coherence::NodeId peer) const;
@@ -109,10 +123,21 @@ class Transport {
     void schedule_reconnect(coherence::NodeId peer);
     void attach(Link& link, int fd, bool initiator);
     void on_frame(coherence::NodeId peer, Frame&& f);
+    void on_meta_frame(Link& link, Frame&& f);
     void on_handshake_frame(Link& link, Frame&& f);
     void on_pending_frame(uint64_t id, Frame&& f);
     void link_up(Link& link);
     void link_lost(coherence::NodeId peer, const Status& why);
+    // The link to `peer` if it is up; null otherwise.
+    Link* up_link(coherence::NodeId peer);
+    // The loss test hook: true if this message is to be "lost" (the link is then reset).
+    bool lose(Link& link);
+    // Runs send_on with the link's connection after the test hook's delay, if it is still the
+    // same connection and up then.
+    void after_delay(Link& link, std::function<void(Connection&)> send_on);
+    // Queue a frame on an up link, now or after the test hook's delay (in call order).
+    bool queue(Link& link, std::vector<std::byte> head, std::vector<coherence::PageBuf> pages);
+    bool queue_file(Link& link, std::vector<std::byte> head, FileSegment segment);
     void heartbeat();
     void log(const std::string& line);
     const PeerSpec* spec_by_name(const std::string& name) const;
@@ -131,6 +156,8 @@ class Transport {
     ReplayGuard replay_;
     std::mt19937_64 rng_;
     uint64_t heartbeat_timer_ = 0;
+    std::vector<std::byte> volumes_frame_;  // this node's Volumes frame, sent at every link-up
+    std::set<uint64_t> delayed_;            // timers of messages the test hook delays
 };
 
 }  // namespace vr::net

@@ -78,7 +78,8 @@ Status finish_frame(std::vector<std::byte>& head,
                     uint64_t id,
                     uint32_t data_len,
                     uint32_t data_crc,
-                    const Limits& limits) {
+                    const Limits& limits,
+                    uint16_t extra_flags) {
     VR_ASSERT(head.size() >= kHeaderSize, "finish_frame without begin_frame");
     size_t body_len = head.size() - kHeaderSize;
     if (body_len > limits.max_body) {
@@ -91,7 +92,7 @@ Status finish_frame(std::vector<std::byte>& head,
     }
     FrameHeader h;
     h.type = type;
-    h.flags = data_len > 0 ? kFlagData : 0;
+    h.flags = static_cast<uint16_t>((data_len > 0 ? kFlagData : 0) | extra_flags);
     h.body_len = static_cast<uint32_t>(body_len);
     h.data_len = data_len;
     h.id = id;

@@ -98,13 +98,15 @@ class Reader {
 // Starts a frame in `head` (cleared): room for the header, the body follows.
 void begin_frame(std::vector<std::byte>& head);
 // Writes the header of the frame begun in `head`, whose body is everything after the header.
+// The data flag is set when data_len > 0; `extra_flags` are added to it (kFlagDataUnchecked).
 // Fails if the body exceeds the limit.
 Status finish_frame(std::vector<std::byte>& head,
                     FrameType type,
                     uint64_t id,
                     uint32_t data_len,
                     uint32_t data_crc,
-                    const Limits& limits);
+                    const Limits& limits,
+                    uint16_t extra_flags = 0);
 
 // Shared field checks; each returns a ProtocolError that names the field and the bad value.
 Status check_node(uint8_t node, std::string_view field);

@@ -79,6 +79,25 @@ Status check_data_len(const FrameHeader& h, const Limits& limits) {
     return Status::ok();
 }
 
+// kFlagDataUnchecked, once the data flag and length are known to agree.
+Status check_unchecked(const FrameHeader& h) {
+    if (!h.data_unchecked()) {
+        return Status::ok();
+    }
+    if (!h.has_data()) {
+        return protocol_error("frame has the unchecked-data flag but no data flag");
+    }
+    if (h.type != FrameType::DataS && h.type != FrameType::DataM) {
+        return protocol_error("frame type {} cannot carry unchecked data (only DataS and DataM)",
+                              type_name(h.type));
+    }
+    if (h.data_crc != 0) {
+        return protocol_error("frame with unchecked data has data_crc {:#010x}, expected 0",
+                              h.data_crc);
+    }
+    return Status::ok();
+}
+
 }  // namespace
 
 Status Limits::check() const {
@@ -192,6 +211,7 @@ Result<FrameHeader> decode_header(std::span<const std::byte> bytes, const Limits
             "frame body of {} bytes exceeds the limit of {}", h.body_len, limits.max_body);
     }
     VR_TRY(check_data_len(h, limits));
+    VR_TRY(check_unchecked(h));
     return h;
 }
 

@@ -7,12 +7,14 @@
 //        0    4 magic     0x314D5256, "VRM1" in memory order
 //        4    1 version   1
 //        5    1 type      FrameType
-//        6    2 flags     bit 0: the frame has a data section; every other bit must be 0
+//        6    2 flags     bit 0: the frame has a data section; bit 1: the data section is
+//                         not checksummed (DataS/DataM only, see kFlagDataUnchecked); every
+//                         other bit must be 0
 //        8    4 body_len  bytes of body after the header (<= Limits::max_body)
 //       12    4 data_len  bytes of data after the body (0 unless flag bit 0 is set)
 //       16    8 id        request or transaction id (0 for types that have none)
 //       24    4 body_crc  CRC32C of header bytes [0, 24) followed by the body
-//       28    4 data_crc  CRC32C of the data section (0 without data)
+//       28    4 data_crc  CRC32C of the data section (0 without data or with unchecked data)
 //
 // All integers are little-endian. Receiving a frame takes three reads: the header (checked by
 // decode_header before anything else is read, so a hostile length never allocates), the body,
@@ -35,7 +37,12 @@ inline constexpr size_t kHeaderSize = 32;
 inline constexpr uint32_t kMagic = 0x314D5256;  // bytes 'V' 'R' 'M' '1'
 inline constexpr uint8_t kVersion = 1;
 inline constexpr uint16_t kFlagData = 0x0001;
-inline constexpr uint16_t kKnownFlags = kFlagData;
+// The data section has no CRC (data_crc is 0). Only DataS and DataM may carry it, and only
+// with kFlagData: it is for pages a home streams from the origin file with sendfile, which it
+// never sees in user space and could only checksum by reading them first. TCP's checksum (and
+// the AEAD tag on an encrypted link) covers those bytes; the header and body keep their CRC.
+inline constexpr uint16_t kFlagDataUnchecked = 0x0002;
+inline constexpr uint16_t kKnownFlags = kFlagData | kFlagDataUnchecked;
 // The largest byte offset a file may reach (off_t): ranges and I/O must end at or below it.
 inline constexpr uint64_t kMaxFileBytes = INT64_MAX;
 
@@ -58,7 +65,8 @@ struct Limits {
 };
 
 // Frame types and their families. Numbers are stable (they travel on the wire). Peer messages
-// have the names of coherence::MsgType; the handshake (handshake.h) and the client protocol
+// have the names of coherence::MsgType; heartbeats (ping.h) and metadata messages (meta.h)
+// follow them on the peer links; the handshake (handshake.h) and the client protocol
 // (client.h) have their own ranges. `data` is what the type's data section may hold.
 #define VR_FRAME_TYPES(X)                    \
     X(Join, 1, Peer, None)                   \
@@ -85,6 +93,9 @@ struct Limits {
     X(Nack, 22, Peer, None)                  \
     X(Ping, 23, Link, None)                  \
     X(Pong, 24, Link, None)                  \
+    X(Volumes, 25, Meta, None)               \
+    X(MetaRequest, 26, Meta, None)           \
+    X(MetaReply, 27, Meta, None)             \
     X(AuthHello, 32, Handshake, None)        \
     X(AuthChallenge, 33, Handshake, None)    \
     X(AuthResponse, 34, Handshake, None)     \
@@ -114,7 +125,15 @@ enum class FrameType : uint8_t {
 #undef VR_X
 };
 
-enum class Family : uint8_t { Unknown, Peer, Link, Handshake, ClientRequest, ClientReply };
+enum class Family : uint8_t {
+    Unknown,
+    Peer,           // coherence messages (peer.h)
+    Link,           // heartbeats (ping.h)
+    Meta,           // metadata requests and replies, the volume list (meta.h)
+    Handshake,      // authentication (handshake.h)
+    ClientRequest,  // client.h
+    ClientReply,
+};
 // What a frame type's data section may hold: nothing, whole pages of Limits::page_size bytes,
 // or up to Limits::max_io bytes.
 enum class DataKind : uint8_t { None, Pages, Bytes };
@@ -133,6 +152,7 @@ struct FrameHeader {
     uint32_t data_crc = 0;
 
     bool has_data() const { return (flags & kFlagData) != 0; }
+    bool data_unchecked() const { return (flags & kFlagDataUnchecked) != 0; }
     bool operator==(const FrameHeader&) const = default;
 };
 
@@ -140,7 +160,8 @@ struct FrameHeader {
 std::array<std::byte, kHeaderSize> encode_header(const FrameHeader& header);
 
 // Decodes and checks the first kHeaderSize bytes of a frame: magic, version, known type, known
-// flags, data flag set exactly when data_len > 0, data_crc 0 without data, body_len and
+// flags, data flag set exactly when data_len > 0, data_crc 0 without data, the unchecked flag
+// only with data on DataS/DataM and then data_crc 0, body_len and
 // data_len within the limits and allowed for the type (whole pages for page data). The body
 // and data are checked by the family's decoder.
 Result<FrameHeader> decode_header(std::span<const std::byte> bytes, const Limits& limits);

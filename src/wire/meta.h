@@ -11,12 +11,18 @@
 // NUL; the codec does not resolve them (the home's store does, beneath its root). Names
 // (Lookup) are one component: 1..255 bytes without '/' or NUL. An ino is the home's engine ino
 // (the export index in its top byte, see node/ino.h); the codec only checks it is not 0.
-// Body layouts: docs/design/wire.md.
+//
+// A MetaRequest has one layout for every op: the fields an op does not use (see MetaOp) must be
+// 0 or empty, and the encoder refuses, and the decoder rejects, a request where they are not.
+// A MetaReply with an error code carries only the code and message; with Ok, the message is
+// empty. Body layouts and every rule: docs/design/wire.md, "Metadata messages".
 #pragma once
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/status.h"
@@ -42,18 +48,18 @@ struct VolumesMsg {
 };
 
 enum class MetaOp : uint8_t {
-    Lookup = 1,    // ino (the parent directory), name -> attr
-    GetAttrPath,   // volume, path -> attr (a final symlink is described, not followed)
-    GetAttr,       // ino -> attr
-    Create,        // volume, path, mode, flags (kCreateExclusive) -> attr
-    Mkdir,         // volume, path, mode -> attr
-    Unlink,        // volume, path
-    Rmdir,         // volume, path
-    Rename,        // volume, path -> path2, flags (kRename*)
-    Readdir,       // volume, path, cookie, count (1..kReaddirMax) -> entries, next_cookie, end
-    Truncate,      // ino, size -> attr
-    Extend,        // ino, size -> attr (grows to size, never shrinks)
-    SetAttr,       // ino, change -> attr
+    Lookup = 1,   // ino (the parent directory), name -> attr
+    GetAttrPath,  // volume, path -> attr (a final symlink is described, not followed)
+    GetAttr,      // ino -> attr
+    Create,       // volume, path, mode, flags (kCreateExclusive) -> attr
+    Mkdir,        // volume, path, mode -> attr
+    Unlink,       // volume, path
+    Rmdir,        // volume, path
+    Rename,       // volume, path -> path2, flags (kRename*)
+    Readdir,      // volume, path, cookie, count (1..kReaddirMax) -> entries, next_cookie, end
+    Truncate,     // ino, size -> attr
+    Extend,       // ino, size -> attr (grows to size, never shrinks)
+    SetAttr,      // ino, change -> attr
 };
 inline constexpr uint8_t kMetaOpMax = static_cast<uint8_t>(MetaOp::SetAttr);
 
@@ -82,11 +88,11 @@ struct MetaRequest {
     std::string path;     // path ops; Lookup: the name
     std::string path2;    // Rename: the target path
     uint32_t mode = 0;    // Create, Mkdir: permission bits <= 07777
-    uint32_t flags = 0;   // Create: kCreateExclusive; Rename: kRename*; else 0
+    uint32_t flags = 0;   // Create: kCreateExclusive or 0; Rename: one kRename* value; else 0
     uint64_t size = 0;    // Truncate, Extend: <= kMaxFileBytes
     uint64_t cookie = 0;  // Readdir
     uint32_t count = 0;   // Readdir: 1..kReaddirMax
-    MetaChange change;    // SetAttr
+    MetaChange change;    // SetAttr (a set uid or gid is never UINT32_MAX, chown's "unchanged")
     bool operator==(const MetaRequest&) const = default;
 };
 
@@ -104,7 +110,7 @@ struct MetaAttr {
 };
 
 struct MetaDirEntry {
-    std::string name;  // one component, 1..kMetaNameMax bytes
+    std::string name;  // one component, 1..kMetaNameMax bytes, unique within a reply
     uint64_t ino = 0;
     MetaType type = MetaType::Other;
     bool operator==(const MetaDirEntry&) const = default;
@@ -112,11 +118,13 @@ struct MetaDirEntry {
 
 struct MetaReply {
     Code code = Code::Ok;
-    std::string message;          // error context, <= Limits::max_message bytes, no NUL
+    std::string message;  // error context, <= Limits::max_message bytes, no NUL; empty if Ok
     std::optional<MetaAttr> attr;  // ops that return attributes, when code is Ok
-    std::vector<MetaDirEntry> entries;  // Readdir: at most kReaddirMax
-    uint64_t next_cookie = 0;           // Readdir
-    bool end = false;                   // Readdir
+    // Readdir: at most kReaddirMax, and no more than fit Limits::max_body (10 bytes and the
+    // name each): the home stops early and continues from next_cookie.
+    std::vector<MetaDirEntry> entries;
+    uint64_t next_cookie = 0;  // Readdir
+    bool end = false;          // Readdir
     bool operator==(const MetaReply&) const = default;
 };
 

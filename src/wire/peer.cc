@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <initializer_list>
+#include <optional>
 
 #include "wire/codec.h"
 #include "wire/crc32c.h"
@@ -393,16 +394,24 @@ Status encode_peer(const Message& msg,
     return Status::ok();
 }
 
-Status encode_peer_streamed(const Message& msg,
-                            uint32_t data_crc,
-                            const Limits& limits,
-                            std::vector<std::byte>& head) {
+namespace {
+
+// Both forms of encode_peer_streamed: with a data CRC, or unchecked (no value).
+Status encode_streamed(const Message& msg,
+                       std::optional<uint32_t> data_crc,
+                       const Limits& limits,
+                       std::vector<std::byte>& head) {
     VR_ASSERT(limits.valid(), "{}", limits.check().to_string());
     const Layout& lay = layout_of(msg.type);
     head.clear();
     Status s = check_fields(msg, lay, limits);
     if (s.is_ok() && lay.data != PageData::All && lay.data != PageData::AllOrNone) {
         s = protocol_error("{} cannot stream its pages", type_name(lay.frame));
+    }
+    // decode_header refuses kFlagDataUnchecked on anything but a home's answers.
+    if (s.is_ok() && !data_crc && lay.frame != FrameType::DataS && lay.frame != FrameType::DataM) {
+        s = protocol_error("{} cannot stream its pages unchecked (only DataS and DataM)",
+                           type_name(lay.frame));
     }
     if (s.is_ok() && !msg.pages.empty()) {
         s = protocol_error("a streamed {} must not hold page buffers, it has {}",
@@ -415,11 +424,32 @@ Status encode_peer_streamed(const Message& msg,
     detail::begin_frame(head);
     write_body(head, msg, lay);
     auto data_len = static_cast<uint32_t>(msg.range.count * limits.page_size);
-    s = detail::finish_frame(head, lay.frame, msg.id, data_len, data_crc, limits);
+    s = detail::finish_frame(head,
+                             lay.frame,
+                             msg.id,
+                             data_len,
+                             data_crc.value_or(0),
+                             limits,
+                             data_crc ? 0 : kFlagDataUnchecked);
     if (!s.is_ok()) {
         head.clear();
     }
     return s;
+}
+
+}  // namespace
+
+Status encode_peer_streamed(const Message& msg,
+                            uint32_t data_crc,
+                            const Limits& limits,
+                            std::vector<std::byte>& head) {
+    return encode_streamed(msg, data_crc, limits, head);
+}
+
+Status encode_peer_streamed(const Message& msg,
+                            const Limits& limits,
+                            std::vector<std::byte>& head) {
+    return encode_streamed(msg, std::nullopt, limits, head);
 }
 
 namespace {
@@ -483,14 +513,18 @@ Status adopt_pages(const FrameHeader& h,
     for (size_t i = 0; i < pages.size(); ++i) {
         VR_TRY(check_page(pages[i], i, limits));
     }
-    uint32_t crc = pages_crc(pages);
-    if (crc != h.data_crc) {
-        return Status(Code::Corrupt,
-                      fmt::format("{} frame data CRC mismatch: computed {:#010x}, header says "
-                                  "{:#010x}",
-                                  name,
-                                  crc,
-                                  h.data_crc));
+    // Unchecked data (kFlagDataUnchecked) was streamed by a sender that never saw it in user
+    // space; the transport's own integrity check (TCP, or the link's AEAD tag) vouches for it.
+    if (!h.data_unchecked()) {
+        uint32_t crc = pages_crc(pages);
+        if (crc != h.data_crc) {
+            return Status(Code::Corrupt,
+                          fmt::format("{} frame data CRC mismatch: computed {:#010x}, header says "
+                                      "{:#010x}",
+                                      name,
+                                      crc,
+                                      h.data_crc));
+        }
     }
     if (lay.data != PageData::Bitmap) {
         m.pages = std::move(pages);

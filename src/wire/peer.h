@@ -55,13 +55,20 @@ Status encode_peer_streamed(const coherence::Message& msg,
                             uint32_t data_crc,
                             const Limits& limits,
                             std::vector<std::byte>& head);
+// The same without a data CRC, for a sender that never sees the bytes (sendfile) and would
+// have to read them only to checksum them: the frame carries kFlagDataUnchecked and data_crc 0,
+// and the receiver trusts the transport's own integrity check (TCP, or the link's AEAD tag).
+Status encode_peer_streamed(const coherence::Message& msg,
+                            const Limits& limits,
+                            std::vector<std::byte>& head);
 
 // Decodes a peer frame whose header was accepted by decode_header (with the same limits).
 // `body` is the frame's body; `pages` its data section, data_len / page_size buffers of
-// page_size bytes each (see make_page_buffers). Checks the body length and CRC, the data CRC,
-// the id rule (0 for types without one), every field against the limits, and that the data
-// holds exactly the pages the message needs. The result's pages are `pages` themselves (for
-// a RecallAck, spread over range.count entries with nulls for the absent ones).
+// page_size bytes each (see make_page_buffers). Checks the body length and CRC, the data CRC
+// (unless the header has kFlagDataUnchecked), the id rule (0 for types without one), every field
+// against the limits, and that the data holds exactly the pages the message needs. The result's
+// pages are `pages` themselves (for a RecallAck, spread over range.count entries with nulls for the
+// absent ones).
 Result<coherence::Message> decode_peer(const FrameHeader& header,
                                        std::span<const std::byte> body,
                                        std::vector<coherence::PageBuf> pages,

@@ -34,6 +34,7 @@ srcs=(
   "$root/src/wire/handshake.cc"
   "$root/src/wire/client.cc"
   "$root/src/wire/ping.cc"
+  "$root/src/wire/meta.cc"
 )
 flags=(-std=c++20 -g -O1 -I "$root/src" -I "$here" -Wall -Wextra -Werror)
 mkdir -p "$out"

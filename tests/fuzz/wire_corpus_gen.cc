@@ -1,8 +1,8 @@
 // Writes the seed corpus of wire_fuzz: valid frames of every type (peer messages, handshake,
-// client requests and replies) under every fuzz selector (both Limits, with and without
-// re-sealing), each prefixed by its selector byte, as files frame-<n> in the directory given as
-// the only argument. build_and_run.sh --regen-corpus builds it, runs it and names the files by
-// their SHA-1 (as libFuzzer does). Deterministic.
+// metadata messages, client requests and replies) under every fuzz selector (both Limits, with and
+// without re-sealing), each prefixed by its selector byte, as files frame-<n> in the directory
+// given as the only argument. build_and_run.sh --regen-corpus builds it, runs it and names the
+// files by their SHA-1 (as libFuzzer does). Deterministic.
 #include <cstdio>
 #include <cstdlib>
 #include <random>
@@ -13,6 +13,7 @@
 
 #include "wire/client.h"
 #include "wire/handshake.h"
+#include "wire/meta.h"
 #include "wire/peer.h"
 #include "wire_fuzz_common.h"
 
@@ -173,6 +174,83 @@ void client_frames(const std::string& dir, uint8_t selector) {
     }
 }
 
+// Every op, every reply shape and a volume list, small enough for the tiny limits too.
+void meta_frames(const std::string& dir, uint8_t selector) {
+    Limits l = limits_for(selector);
+    std::vector<std::byte> frame;
+    VolumesMsg volumes{{{"home", 0, false, 1ull << 56 | 1},
+                        {"scratch.tmp", 3, true, 3ull << 56 | 1},
+                        {"data-2", 255, false, 42}}};
+    check(encode_volumes(volumes, l, frame));
+    write_file(dir, selector, frame);
+    check(encode_volumes(VolumesMsg{}, l, frame));
+    write_file(dir, selector, frame);
+
+    MetaChange change;
+    change.mode = 0640;
+    change.gid = 100;
+    change.mtime_ns = -1;  // before the epoch
+    std::vector<MetaRequest> requests = {
+        {MetaOp::Lookup, 0, 7, "file.txt", "", 0, 0, 0, 0, 0, {}},
+        {MetaOp::GetAttrPath, 1, 0, "dir/link", "", 0, 0, 0, 0, 0, {}},
+        {MetaOp::GetAttrPath, 1, 0, "", "", 0, 0, 0, 0, 0, {}},  // the export root
+        {MetaOp::GetAttr, 0, 9, "", "", 0, 0, 0, 0, 0, {}},
+        {MetaOp::Create, 2, 0, "dir/new", "", 0644, kCreateExclusive, 0, 0, 0, {}},
+        {MetaOp::Mkdir, 2, 0, "dir/sub", "", 0755, 0, 0, 0, 0, {}},
+        {MetaOp::Unlink, 2, 0, "dir/old", "", 0, 0, 0, 0, 0, {}},
+        {MetaOp::Rmdir, 2, 0, "dir/sub", "", 0, 0, 0, 0, 0, {}},
+        {MetaOp::Rename, 2, 0, "dir/a", "dir/b", 0, kRenameExchange, 0, 0, 0, {}},
+        {MetaOp::Readdir, 0, 0, "dir", "", 0, 0, 0, 1234, 100, {}},
+        {MetaOp::Truncate, 0, 9, "", "", 0, 0, 4096, 0, 0, {}},
+        {MetaOp::Extend, 0, 9, "", "", 0, 0, 1ull << 40, 0, 0, {}},
+        {MetaOp::SetAttr, 0, 9, "", "", 0, 0, 0, 0, 0, change},
+    };
+    uint64_t id = 1;
+    for (const MetaRequest& r : requests) {
+        check(encode_meta_request(id++, r, l, frame));
+        write_file(dir, selector, frame);
+    }
+    MetaAttr attr{9, MetaType::Regular, 0644, 12345, 1, 1000, 100, 1700000000123456789, -5};
+    std::vector<MetaReply> replies = {
+        {Code::NotFound, "dir/old: no such file", std::nullopt, {}, 0, false},
+        {Code::Ok, "", std::nullopt, {}, 0, false},
+        {Code::Ok, "", attr, {}, 0, false},
+        {Code::Ok,
+         "",
+         std::nullopt,
+         {{"a", 10, MetaType::Regular},
+          {"sub", 11, MetaType::Directory},
+          {"l", 12, MetaType::Symlink}},
+         3,
+         true},
+    };
+    for (const MetaReply& r : replies) {
+        check(encode_meta_reply(id++, r, l, frame));
+        write_file(dir, selector, frame);
+    }
+}
+
+// DataS and DataM whose pages were streamed unchecked (kFlagDataUnchecked, no data CRC).
+void unchecked_frames(const std::string& dir, uint8_t selector) {
+    Limits l = limits_for(selector);
+    for (MsgType t : {MsgType::DataS, MsgType::DataM}) {
+        Message m;
+        m.type = t;
+        m.session = 77;
+        m.incarnation = 2;
+        m.id = 5;
+        m.file = coherence::FileId{3, 12345};
+        m.range = coherence::Range{40, 2};
+        std::vector<std::byte> frame;
+        check(encode_peer_streamed(m, l, frame));
+        for (uint64_t i = 0; i < m.range.count; ++i) {
+            coherence::PageBuf p = page(l);
+            frame.insert(frame.end(), p->begin(), p->end());
+        }
+        write_file(dir, selector, frame);
+    }
+}
+
 }  // namespace
 }  // namespace vr::wire::fuzz
 
@@ -185,6 +263,14 @@ int main(int argc, char** argv) {
         vr::wire::fuzz::peer_frames(argv[1], selector);
         vr::wire::fuzz::handshake_frames(argv[1], selector);
         vr::wire::fuzz::client_frames(argv[1], selector);
+    }
+    // In a loop of their own, after the others, so that adding them left the random stream of
+    // the frames above, and so the committed seeds, unchanged.
+    for (uint8_t selector : {uint8_t{0}, uint8_t{1}, uint8_t{2}, uint8_t{3}}) {
+        vr::wire::fuzz::meta_frames(argv[1], selector);
+    }
+    for (uint8_t selector : {uint8_t{0}, uint8_t{1}, uint8_t{2}, uint8_t{3}}) {
+        vr::wire::fuzz::unchecked_frames(argv[1], selector);
     }
     std::printf("wrote %d frames\n", vr::wire::fuzz::files);
     return 0;

@@ -15,6 +15,7 @@
 #include "wire/client.h"
 #include "wire/crc32c.h"
 #include "wire/handshake.h"
+#include "wire/meta.h"
 #include "wire/peer.h"
 #include "wire/ping.h"
 #include "wire_fuzz_common.h"
@@ -49,7 +50,15 @@ void peer(const FrameHeader& h,
     }
     std::vector<std::byte> head;
     std::vector<coherence::PageBuf> out;
-    if (!encode_peer(m.value(), limits, head, out).is_ok()) {
+    if (h.data_unchecked()) {
+        // Streamed without a data CRC: the sender encodes the head alone, then sends the pages.
+        coherence::Message streamed = m.value();
+        out = std::move(streamed.pages);
+        streamed.pages.clear();
+        if (!encode_peer_streamed(streamed, limits, head).is_ok()) {
+            mismatch("a decoded unchecked peer message does not encode");
+        }
+    } else if (!encode_peer(m.value(), limits, head, out).is_ok()) {
         mismatch("a decoded peer message does not encode");
     }
     expect_same(head, frame.first(kHeaderSize + body.size()), "peer head differs");
@@ -73,6 +82,47 @@ void handshake(const FrameHeader& h,
         mismatch("a decoded handshake message does not encode");
     }
     expect_same(again, frame.first(kHeaderSize + body.size()), "handshake frame differs");
+}
+
+// Metadata frames: what decodes must encode again to the same bytes.
+void meta(const FrameHeader& h,
+          std::span<const std::byte> frame,
+          std::span<const std::byte> body,
+          const Limits& limits) {
+    std::vector<std::byte> again;
+    Status s;
+    switch (h.type) {
+        case FrameType::Volumes: {
+            auto m = decode_volumes(h, body, limits);
+            if (!m.is_ok()) {
+                return;
+            }
+            s = encode_volumes(m.value(), limits, again);
+            break;
+        }
+        case FrameType::MetaRequest: {
+            auto m = decode_meta_request(h, body, limits);
+            if (!m.is_ok()) {
+                return;
+            }
+            s = encode_meta_request(h.id, m.value(), limits, again);
+            break;
+        }
+        case FrameType::MetaReply: {
+            auto m = decode_meta_reply(h, body, limits);
+            if (!m.is_ok()) {
+                return;
+            }
+            s = encode_meta_reply(h.id, m.value(), limits, again);
+            break;
+        }
+        default:
+            mismatch("a Meta family type without a decoder");
+    }
+    if (!s.is_ok()) {
+        mismatch("a decoded metadata message does not encode");
+    }
+    expect_same(again, frame.first(kHeaderSize + body.size()), "metadata frame differs");
 }
 
 template <typename Msg>
@@ -119,7 +169,8 @@ void reseal(std::vector<std::byte>& frame) {
     size_t body_len = std::min<size_t>(le32(8), frame.size() - kHeaderSize);
     size_t data_len = std::min<size_t>(le32(12), frame.size() - kHeaderSize - body_len);
     std::span<const std::byte> data = all.subspan(kHeaderSize + body_len, data_len);
-    put32(28, le32(12) == 0 ? 0 : crc32c(data));
+    bool unchecked = (std::to_integer<unsigned>(frame[6]) & kFlagDataUnchecked) != 0;
+    put32(28, le32(12) == 0 || unchecked ? 0 : crc32c(data));
     put32(24, crc32c_extend(crc32c(all.first(24)), all.subspan(kHeaderSize, body_len)));
 }
 
@@ -149,6 +200,9 @@ void one_input(const uint8_t* input, size_t size) {
             return;
         case Family::Handshake:
             handshake(h.value(), frame, body, limits);
+            return;
+        case Family::Meta:
+            meta(h.value(), frame, body, limits);
             return;
         case Family::Link: {
             // Heartbeats: what decodes must re-encode to the same bytes.

@@ -2,15 +2,23 @@
 // only after the mutual handshake; messages cross intact and in order; a wrong key, an unknown
 // node name and a replayed handshake are refused with a log line that says why; a peer that
 // disappears is noticed within the failure timeout and the link comes back with a reset notice.
+// Pages sent from a file (sendfile) arrive as the file's bytes; each side's volume list arrives
+// first on every new link; metadata requests and replies cross; a malformed metadata frame from
+// an authenticated peer closes its link with a log line.
 #include "net/transport.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstring>
+
 #include "wire/handshake.h"
+#include "wire/meta.h"
+#include "wire/peer.h"
 
 namespace vr::net {
 namespace {
@@ -25,6 +33,13 @@ struct Node {
     std::vector<std::string> logs;
     int resets = 0;
     int ups = 0;
+    std::vector<wire::VolumesMsg> volumes;
+    std::vector<std::pair<uint64_t, wire::MetaRequest>> requests;
+    std::vector<std::pair<uint64_t, wire::MetaReply>> replies;
+    // What the handler saw, in order: "up", "volumes", "message", "request", "reply".
+    std::vector<std::string> events;
+    std::function<void(coherence::NodeId)> after_up;
+    std::function<void(coherence::NodeId, uint64_t, const wire::MetaRequest&)> answer;
     std::unique_ptr<Transport> t;
 };
 
@@ -48,10 +63,34 @@ TransportConfig config(coherence::NodeId self,
 
 void make(runtime::EventLoop& loop, Node& n, TransportConfig c) {
     Transport::Handler h;
-    h.on_message = [&n](const Message& m) { n.got.push_back(m); };
+    h.on_message = [&n](const Message& m) {
+        n.got.push_back(m);
+        n.events.push_back("message");
+    };
     h.on_link_reset = [&n](coherence::NodeId) { ++n.resets; };
-    h.on_link_up = [&n](coherence::NodeId) { ++n.ups; };
+    h.on_link_up = [&n](coherence::NodeId peer) {
+        ++n.ups;
+        n.events.push_back("up");
+        if (n.after_up) {
+            n.after_up(peer);
+        }
+    };
     h.log = [&n](const std::string& l) { n.logs.push_back(l); };
+    h.on_volumes = [&n](coherence::NodeId, wire::VolumesMsg v) {
+        n.volumes.push_back(std::move(v));
+        n.events.push_back("volumes");
+    };
+    h.on_meta_request = [&n](coherence::NodeId from, uint64_t id, wire::MetaRequest r) {
+        n.requests.emplace_back(id, r);
+        n.events.push_back("request");
+        if (n.answer) {
+            n.answer(from, id, r);
+        }
+    };
+    h.on_meta_reply = [&n](coherence::NodeId, uint64_t id, wire::MetaReply r) {
+        n.replies.emplace_back(id, std::move(r));
+        n.events.push_back("reply");
+    };
     n.t = std::make_unique<Transport>(loop, std::move(c), std::move(h));
 }
 
@@ -236,6 +275,302 @@ TEST(Transport, APeerThatDisappearsIsNoticedAndTheLinkComesBackWithAReset) {
     ASSERT_TRUE(b.t->start().is_ok());
     ASSERT_TRUE(run_until(loop, [&] { return a.t->info(1).state == LinkState::Up; }));
     EXPECT_GE(a.resets, 1) << "the owner is told that messages may have been lost";
+}
+
+// Starts both nodes of `t` and waits for their link.
+void link(TwoNodes& t) {
+    make(t.loop, t.a, t.ca);
+    make(t.loop, t.b, t.cb);
+    ASSERT_TRUE(t.b.t->start().is_ok());
+    ASSERT_TRUE(t.a.t->start().is_ok());
+    ASSERT_TRUE(run_until(t.loop, [&] {
+        return t.a.t->info(1).state == LinkState::Up && t.b.t->info(0).state == LinkState::Up;
+    }));
+}
+
+// A real file (unlinked at once) holding `bytes`.
+int temp_file(const std::vector<std::byte>& bytes) {
+    std::string path = ::testing::TempDir() + "vr-transport-test-XXXXXX";
+    int fd = mkstemp(path.data());
+    EXPECT_GE(fd, 0) << std::strerror(errno);
+    unlink(path.c_str());
+    EXPECT_EQ(write(fd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+    return fd;
+}
+
+std::vector<std::byte> pattern(size_t n, uint8_t salt) {
+    std::vector<std::byte> out(n);
+    for (size_t i = 0; i < n; ++i) {
+        out[i] = static_cast<std::byte>((i * 13 + salt) % 251 + 1);  // never 0, unlike padding
+    }
+    return out;
+}
+
+Message data_s(coherence::NodeId from, coherence::NodeId to, uint64_t id, uint64_t count) {
+    Message m;
+    m.type = MsgType::DataS;
+    m.from = from;
+    m.to = to;
+    m.session = 3;
+    m.incarnation = 1;
+    m.id = id;
+    m.file = coherence::FileId{from, 42};
+    m.range = coherence::Range{0, count};
+    m.data_from_store = true;
+    return m;
+}
+
+std::vector<std::byte> joined(const Message& m) {
+    std::vector<std::byte> out;
+    for (const auto& pg : m.pages) {
+        out.insert(out.end(), pg->begin(), pg->end());
+    }
+    return out;
+}
+
+// The file's bytes, then zeros up to `length`.
+std::vector<std::byte> padded(std::vector<std::byte> file, size_t length) {
+    file.resize(length, std::byte{0});
+    return file;
+}
+
+TEST(Transport, PagesSentFromAFileArriveAsTheFilesBytes) {
+    TwoNodes t;
+    link(t);
+    auto& [loop, a, b, ca, cb] = t;
+    uint32_t ps = ca.limits.page_size;
+    // A file of 2.5 pages sent as 3 pages (the tail padded), and one that shrank: the home
+    // meant to send 4 pages of it, but it now holds one and a bit.
+    std::vector<std::byte> whole = pattern(2 * ps + ps / 2, 1);
+    std::vector<std::byte> shrunk = pattern(ps + 100, 2);
+    ASSERT_TRUE(a.t->send_from_file(data_s(0, 1, 7, 3),
+                                    FileSegment{temp_file(whole), 0, whole.size(), ps / 2}));
+    ASSERT_TRUE(
+        a.t->send_from_file(data_s(0, 1, 8, 4), FileSegment{temp_file(shrunk), 0, 4u * ps, 0}));
+    ASSERT_TRUE(run_until(loop, [&] { return b.got.size() == 2; }));
+    EXPECT_EQ(b.got[0].id, 7u);
+    EXPECT_EQ(joined(b.got[0]), padded(whole, 3u * ps));
+    EXPECT_EQ(b.got[1].id, 8u);
+    EXPECT_EQ(joined(b.got[1]), padded(shrunk, 4u * ps));
+    EXPECT_FALSE(b.got[0].data_from_store);
+    EXPECT_EQ(a.t->info(1).file_bytes_out, whole.size() + shrunk.size())
+        << "the file's bytes went out with sendfile";
+
+    // To self there is no socket: the pages are read, the same bytes are delivered.
+    ASSERT_TRUE(a.t->send_from_file(data_s(0, 0, 9, 3),
+                                    FileSegment{temp_file(whole), 0, whole.size(), ps / 2}));
+    ASSERT_TRUE(run_until(loop, [&] { return a.got.size() == 1; }));
+    EXPECT_EQ(joined(a.got[0]), padded(whole, 3u * ps));
+
+    // A segment that does not match the range is refused (and its file closed).
+    int fd = temp_file(whole);
+    EXPECT_FALSE(a.t->send_from_file(data_s(0, 1, 10, 3), FileSegment{fd, 0, whole.size(), 0}));
+    EXPECT_TRUE(any_log(a, "a file segment of 10240 + 0 bytes for 12288 bytes of pages"));
+    EXPECT_EQ(fcntl(fd, F_GETFD), -1);
+}
+
+wire::VolumesMsg volumes_of(const std::string& prefix, uint16_t n) {
+    wire::VolumesMsg v;
+    for (uint16_t i = 0; i < n; ++i) {
+        v.volumes.push_back(
+            wire::VolumeInfo{prefix + std::to_string(i), i, i % 2 == 1, (uint64_t{i} << 56) | 1});
+    }
+    return v;
+}
+
+TEST(Transport, EachSideGetsTheOthersVolumesFirstOnEveryLink) {
+    TwoNodes t;
+    auto& [loop, a, b, ca, cb] = t;
+    make(loop, a, ca);
+    make(loop, b, cb);
+    a.t->set_volumes(volumes_of("home", 2));
+    b.t->set_volumes(volumes_of("data", 3));
+    // Each side sends a message as soon as its link is up: the volume list must be ahead of it.
+    auto greet = [&](Node& n, coherence::NodeId self) {
+        return [&n, self](coherence::NodeId peer) {
+            Message m;
+            m.type = MsgType::Hello;
+            m.from = self;
+            m.to = peer;
+            m.incarnation = 1;
+            ASSERT_TRUE(n.t->send(m));
+        };
+    };
+    a.after_up = greet(a, 0);
+    b.after_up = greet(b, 1);
+    ASSERT_TRUE(b.t->start().is_ok());
+    ASSERT_TRUE(a.t->start().is_ok());
+    ASSERT_TRUE(run_until(loop, [&] { return a.got.size() == 1 && b.got.size() == 1; }));
+    EXPECT_EQ(a.events, (std::vector<std::string>{"up", "volumes", "message"}));
+    EXPECT_EQ(b.events, (std::vector<std::string>{"up", "volumes", "message"}));
+    ASSERT_EQ(a.volumes.size(), 1u);
+    EXPECT_EQ(a.volumes[0], volumes_of("data", 3));
+    ASSERT_EQ(b.volumes.size(), 1u);
+    EXPECT_EQ(b.volumes[0], volumes_of("home", 2));
+
+    // A new list goes to the peers at once.
+    b.t->set_volumes(volumes_of("more", 4));
+    ASSERT_TRUE(run_until(loop, [&] { return a.volumes.size() == 2; }));
+    EXPECT_EQ(a.volumes[1], volumes_of("more", 4));
+
+    // A new link (b restarted, without a list this time) starts with the lists again.
+    b.t.reset();
+    b.events.clear();
+    b.got.clear();
+    b.volumes.clear();
+    a.events.clear();
+    a.got.clear();
+    make(loop, b, cb);
+    b.after_up = greet(b, 1);
+    ASSERT_TRUE(b.t->start().is_ok());
+    ASSERT_TRUE(run_until(loop, [&] { return a.got.size() == 1 && b.got.size() == 1; }));
+    EXPECT_EQ(b.events, (std::vector<std::string>{"up", "volumes", "message"}));
+    EXPECT_EQ(b.volumes.at(0), volumes_of("home", 2));
+    EXPECT_EQ(a.events, (std::vector<std::string>{"up", "volumes", "message"}));
+    EXPECT_EQ(a.volumes.back(), wire::VolumesMsg{}) << "a node that set no list exports nothing";
+}
+
+TEST(Transport, MetadataRequestsAndRepliesCross) {
+    TwoNodes t;
+    link(t);
+    auto& [loop, a, b, ca, cb] = t;
+    // b answers every request with the attributes of an ino derived from the request.
+    b.answer = [&](coherence::NodeId from, uint64_t id, const wire::MetaRequest& r) {
+        wire::MetaReply reply;
+        if (r.op == wire::MetaOp::Lookup && r.path == "missing") {
+            reply.code = Code::NotFound;
+            reply.message = "missing: no such file";
+        } else {
+            reply.attr =
+                wire::MetaAttr{r.ino + 1, wire::MetaType::Regular, 0644, 10, 1, 0, 0, 5, 6};
+        }
+        ASSERT_TRUE(b.t->send_meta_reply(from, id, reply));
+    };
+    wire::MetaRequest lookup;
+    lookup.op = wire::MetaOp::Lookup;
+    lookup.ino = 41;
+    lookup.path = "file.txt";
+    wire::MetaRequest missing = lookup;
+    missing.path = "missing";
+    ASSERT_TRUE(a.t->send_meta_request(1, 100, lookup));
+    ASSERT_TRUE(a.t->send_meta_request(1, 101, missing));
+    ASSERT_TRUE(run_until(loop, [&] { return a.replies.size() == 2; }));
+    ASSERT_EQ(b.requests.size(), 2u);
+    EXPECT_EQ(b.requests[0].first, 100u);
+    EXPECT_EQ(b.requests[0].second, lookup);
+    EXPECT_EQ(a.replies[0].first, 100u);
+    ASSERT_TRUE(a.replies[0].second.attr.has_value());
+    EXPECT_EQ(a.replies[0].second.attr->ino, 42u);
+    EXPECT_EQ(a.replies[1].first, 101u);
+    EXPECT_EQ(a.replies[1].second.code, Code::NotFound);
+    EXPECT_EQ(a.replies[1].second.message, "missing: no such file");
+
+    // A request that breaks the rules is not sent; one to self is looped back.
+    wire::MetaRequest bad = lookup;
+    bad.path = "a/b";
+    EXPECT_FALSE(a.t->send_meta_request(1, 102, bad));
+    EXPECT_TRUE(any_log(a, "Lookup name has a '/'"));
+    EXPECT_FALSE(a.t->send_meta_request(1, 0, lookup)) << "id 0 is never a request's";
+    ASSERT_TRUE(a.t->send_meta_request(0, 103, lookup));
+    ASSERT_TRUE(run_until(loop, [&] { return a.requests.size() == 1; }));
+    EXPECT_EQ(a.requests[0].first, 103u);
+}
+
+uint64_t cluster_hash_of(const ClusterKey& key) {
+    Tag t = handshake_tag(key, Role::Acceptor, Nonce{}, Nonce{}, "cluster-id", "cluster-id");
+    uint64_t h = 0;
+    std::memcpy(&h, t.data(), sizeof h);
+    return h;
+}
+
+// A peer written by hand on a blocking socket: it runs the initiator's side of the handshake
+// as node n0 (running the loop while it waits for answers), then can send raw bytes.
+struct RawPeer {
+    RawPeer(runtime::EventLoop& l, uint16_t port) : loop(l) {
+        fd = socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(port);
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    }
+    ~RawPeer() { close(fd); }
+
+    void send_bytes(const std::vector<std::byte>& b) {
+        ASSERT_EQ(write(fd, b.data(), b.size()), static_cast<ssize_t>(b.size()));
+    }
+
+    // The next handshake frame from the acceptor.
+    wire::Handshake read_handshake() {
+        char c;
+        EXPECT_TRUE(run_until(loop, [&] { return recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0; }));
+        std::vector<std::byte> head(wire::kHeaderSize);
+        EXPECT_EQ(recv(fd, head.data(), head.size(), MSG_WAITALL),
+                  static_cast<ssize_t>(head.size()));
+        auto h = wire::decode_header(head, wire::Limits{});
+        EXPECT_TRUE(h.is_ok()) << h.status().to_string();
+        std::vector<std::byte> body(h.is_ok() ? h->body_len : 0);
+        EXPECT_EQ(recv(fd, body.data(), body.size(), MSG_WAITALL),
+                  static_cast<ssize_t>(body.size()));
+        auto m = wire::decode_handshake(h.value(), body, wire::Limits{});
+        EXPECT_TRUE(m.is_ok()) << m.status().to_string();
+        return m.value();
+    }
+
+    void handshake(bool encrypt = false) {
+        wire::AuthHello hello;
+        hello.cluster_hash = cluster_hash_of(kKey);
+        hello.encrypt = encrypt;
+        hello.nonce = nonce_i;
+        hello.node_name = "n0";
+        std::vector<std::byte> frame;
+        ASSERT_TRUE(wire::encode_handshake(hello, wire::Limits{}, frame).is_ok());
+        send_bytes(frame);
+        wire::Handshake c = read_handshake();
+        ASSERT_TRUE(std::holds_alternative<wire::AuthChallenge>(c));
+        nonce_a = std::get<wire::AuthChallenge>(c).nonce;
+        wire::AuthResponse r;
+        r.tag = handshake_tag(kKey, Role::Initiator, nonce_i, nonce_a, "n0", "n1");
+        ASSERT_TRUE(wire::encode_handshake(r, wire::Limits{}, frame).is_ok());
+        send_bytes(frame);
+        ASSERT_TRUE(std::holds_alternative<wire::AuthWelcome>(read_handshake()));
+    }
+
+    runtime::EventLoop& loop;
+    int fd = -1;
+    Nonce nonce_i = random_nonce();
+    Nonce nonce_a{};
+};
+
+TEST(Transport, AMalformedMetadataFrameClosesTheLinkWithALogLine) {
+    TwoNodes t;
+    auto& [loop, a, b, ca, cb] = t;
+    make(loop, b, cb);
+    ASSERT_TRUE(b.t->start().is_ok());
+    RawPeer peer(loop, cb.listen_port);
+    peer.handshake();
+    ASSERT_TRUE(run_until(loop, [&] { return b.t->info(0).state == LinkState::Up; }));
+    // A valid request with its id zeroed and the body CRC recomputed: only the id rule fails.
+    wire::MetaRequest r;
+    r.op = wire::MetaOp::GetAttr;
+    r.ino = 5;
+    std::vector<std::byte> frame;
+    ASSERT_TRUE(wire::encode_meta_request(9, r, wire::Limits{}, frame).is_ok());
+    std::fill(frame.begin() + 16, frame.begin() + 24, std::byte{0});
+    auto h = wire::decode_header(std::span(frame).first(wire::kHeaderSize), wire::Limits{});
+    ASSERT_TRUE(h.is_ok());
+    uint32_t crc = wire::compute_body_crc(h.value(), std::span(frame).subspan(wire::kHeaderSize));
+    for (size_t i = 0; i < 4; ++i) {
+        frame[24 + i] = static_cast<std::byte>(crc >> (8 * i));
+    }
+    peer.send_bytes(frame);
+    ASSERT_TRUE(run_until(loop, [&] { return b.t->info(0).state != LinkState::Up; }));
+    EXPECT_TRUE(
+        any_log(b,
+                "closing the link to n0: ProtocolError: peer violated the protocol (MetaRequest "
+                "frame has id 0"))
+        << ::testing::PrintToString(b.logs);
+    EXPECT_TRUE(b.requests.empty());
 }
 
 }  // namespace

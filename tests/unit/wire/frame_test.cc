@@ -134,6 +134,33 @@ TEST(Frame, DataFlagMustMatchTheDataSection) {
     EXPECT_FAILS_WITH(decode(h), "frame type AuthHello carries no data");
 }
 
+TEST(Frame, UncheckedDataOnlyWithDataOnDataSAndDataMAndWithoutACrc) {
+    FrameHeader h = valid_header();  // a DataS with pages
+    h.flags = kFlagData | kFlagDataUnchecked;
+    h.data_crc = 0;
+    auto ok = decode(h);
+    ASSERT_TRUE(ok.is_ok()) << ok.status().to_string();
+    EXPECT_TRUE(ok.value().data_unchecked());
+    h.type = FrameType::DataM;
+    EXPECT_TRUE(decode(h).is_ok());
+
+    h.data_crc = 0xCAFEF00D;
+    EXPECT_FAILS_WITH(decode(h), "frame with unchecked data has data_crc 0xcafef00d, expected 0");
+    h.data_crc = 0;
+    for (FrameType t : {FrameType::PutM, FrameType::Reclaim, FrameType::RecallAck}) {
+        h.type = t;  // pages, but never streamed from a file
+        EXPECT_FAILS_WITH(decode(h), "cannot carry unchecked data (only DataS and DataM)");
+    }
+    h.type = FrameType::ClientWrite;
+    EXPECT_FAILS_WITH(decode(h), "frame type ClientWrite cannot carry unchecked data");
+    h.type = FrameType::DataM;  // a DataM without pages has nothing to leave unchecked
+    h.flags = kFlagDataUnchecked;
+    h.data_len = 0;
+    EXPECT_FAILS_WITH(decode(h), "frame has the unchecked-data flag but no data flag");
+    h.type = FrameType::MetaReply;
+    EXPECT_FAILS_WITH(decode(h), "unchecked-data flag but no data flag");
+}
+
 TEST(Frame, LimitsAreChecked) {
     EXPECT_TRUE(Limits{}.check().is_ok());
     Limits l;

@@ -380,6 +380,57 @@ TEST(Peer, StreamedDataGivesTheSameFrame) {
     EXPECT_FAILS_WITH(encode_peer_streamed(inv, 0, limits, head), "Inv cannot stream its pages");
 }
 
+TEST(Peer, UncheckedStreamedDataSkipsOnlyTheDataCrc) {
+    auto rng = test::rng_for_test();
+    Limits limits = small_pages();
+    for (MsgType t : {MsgType::DataS, MsgType::DataM}) {
+        Message m = random_message(t, rng, limits);
+        if (m.pages.empty()) {
+            m.pages.push_back(random_page(rng, 64));
+            m.range.count = 1;
+        }
+        auto checked = encode(m, limits);
+        ASSERT_TRUE(checked.is_ok());
+        Message streamed = m;
+        streamed.pages.clear();
+        Wire w;
+        ASSERT_TRUE(encode_peer_streamed(streamed, limits, w.head).is_ok());
+        w.data = checked.value().data;
+        FrameHeader h = test::header_of(w.head, limits);
+        EXPECT_TRUE(h.data_unchecked());
+        EXPECT_EQ(h.data_crc, 0u);
+        EXPECT_EQ(h.data_len, m.range.count * limits.page_size);
+        // The body is the checked frame's body: only the flags and data_crc differ.
+        EXPECT_TRUE(std::equal(w.head.begin() + kHeaderSize,
+                               w.head.end(),
+                               checked.value().head.begin() + kHeaderSize,
+                               checked.value().head.end()));
+        auto got = receive(w, limits, LinkEnds{1, 2});
+        ASSERT_TRUE(got.is_ok()) << got.status().to_string();
+        EXPECT_TRUE(same(got.value(), expected(m, LinkEnds{1, 2})));
+
+        // A flipped data bit is not caught (TCP or the AEAD tag must catch it) ...
+        Wire flipped = w;
+        flipped.data[0] ^= std::byte{1};
+        auto accepted = receive(flipped, limits, LinkEnds{1, 2});
+        ASSERT_TRUE(accepted.is_ok()) << accepted.status().to_string();
+        EXPECT_NE(*accepted.value().pages[0], *m.pages[0]);
+        // ... but the body CRC still is, and so is the same flip in a checked frame.
+        Wire body_flip = w;
+        body_flip.head[kHeaderSize] ^= std::byte{1};
+        EXPECT_FAILS_WITH(receive(body_flip, limits, {}), "frame body CRC mismatch");
+        Wire checked_flip = checked.value();
+        checked_flip.data[0] ^= std::byte{1};
+        EXPECT_FAILS_WITH(receive(checked_flip, limits, {}), "frame data CRC mismatch");
+    }
+    // Only the types a home streams can be sent unchecked.
+    std::vector<std::byte> head;
+    Message put = random_message(MsgType::PutM, rng, limits);
+    put.pages.clear();
+    EXPECT_FAILS_WITH(encode_peer_streamed(put, limits, head),
+                      "PutM cannot stream its pages unchecked (only DataS and DataM)");
+}
+
 // ---------------------------------------------------------------------------------------
 // The encoder refuses messages it cannot send.
 
