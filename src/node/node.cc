@@ -86,9 +86,12 @@ bool expected_error(Code c) {
 
 }  // namespace
 
-Node::Node(const config::NodeConfig& config, runtime::EventLoop& loop)
-    : cfg_(config), loop_(loop), engine_(coherence::EngineConfig{}),
-      counters_(std::make_unique<Counters>()) {}
+Node::Node(const config::NodeConfig& config,
+           runtime::EventLoop& loop,
+           std::vector<std::string> names,
+           const coherence::EngineConfig& ec)
+    : cfg_(config), loop_(loop), self_(ec.self), names_(std::move(names)), page_size_(ec.page_size),
+      engine_(ec), counters_(std::make_unique<Counters>()) {}
 
 Node::~Node() {
     if (tick_timer_ != 0) {
@@ -98,31 +101,26 @@ Node::~Node() {
 
 Result<std::unique_ptr<Node>> Node::create(const config::NodeConfig& config,
                                            runtime::EventLoop& loop) {
-    std::unique_ptr<Node> n(new Node(config, loop));
     // Node ids: the index of the name among all node names, sorted. Every node computes the
     // same numbering from its own config as long as the configs list the same nodes, which the
     // handshake checks (the cluster hash covers every name).
-    n->names_.push_back(config.node.name);
+    std::vector<std::string> names{config.node.name};
     for (const auto& p : config.peers) {
-        n->names_.push_back(p.name);
+        names.push_back(p.name);
     }
-    std::sort(n->names_.begin(), n->names_.end());
-    if (n->names_.size() > static_cast<size_t>(coherence::kMaxNodes)) {
+    std::sort(names.begin(), names.end());
+    if (names.size() > static_cast<size_t>(coherence::kMaxNodes)) {
         return Status(Code::InvalidArgument, "more than 64 nodes");
     }
-    coherence::NodeMask members = 0;
-    for (size_t i = 0; i < n->names_.size(); ++i) {
-        if (n->names_[i] == config.node.name) {
-            n->self_ = static_cast<NodeId>(i);
-        }
-        members |= coherence::bit(static_cast<NodeId>(i));
-    }
-
     coherence::EngineConfig ec;
-    ec.self = n->self_;
-    ec.members = members;
-    ec.page_size = n->page_size_;
-    ec.cache_pages_max = std::max<uint64_t>(config.cache.size_bytes / n->page_size_, 64);
+    for (size_t i = 0; i < names.size(); ++i) {
+        if (names[i] == config.node.name) {
+            ec.self = static_cast<NodeId>(i);
+        }
+        ec.members |= coherence::bit(static_cast<NodeId>(i));
+    }
+    ec.page_size = 4096;
+    ec.cache_pages_max = std::max<uint64_t>(config.cache.size_bytes / ec.page_size, 64);
     ec.lease_us = int64_t{config.timeouts.lease_ms} * 1000;
     ec.grace_us = int64_t{config.timeouts.grace_ms} * 1000;
     ec.request_timeout_us = int64_t{config.timeouts.request_ms} * 1000;
@@ -136,7 +134,7 @@ Result<std::unique_ptr<Node>> Node::create(const config::NodeConfig& config,
             .count());
     ec.node_incarnation = inc;
     ec.home_incarnation = inc;
-    n->engine_ = coherence::Engine(ec);
+    std::unique_ptr<Node> n(new Node(config, loop, std::move(names), ec));
 
     for (size_t i = 0; i < config.exports.size(); ++i) {
         if (i >= kExportsPerNodeMax) {
@@ -197,10 +195,9 @@ Status Node::start() {
     net::Transport::Handler h;
     h.on_message = [this](const Message& m) { on_message(m); };
     h.on_link_reset = [this](NodeId peer) { on_link_reset(peer); };
-    h.on_link_up = [this](NodeId peer) {
-        log::info("link to {} is up", names_[peer]);
-    };
-    h.log = [](const std::string& line) { log::warn("{}", line); };
+    h.on_link_up = [](NodeId) {};
+    // The transport says what happened to links and why connections were refused.
+    h.log = [](const std::string& line) { log::info("{}", line); };
     h.on_volumes = [this](NodeId peer, wire::VolumesMsg v) { on_volumes(peer, std::move(v)); };
     h.on_meta_request = [this](NodeId peer, uint64_t id, wire::MetaRequest r) {
         on_meta_request(peer, id, std::move(r));
@@ -470,7 +467,7 @@ void Node::on_message(const Message& m) {
 }
 
 void Node::on_link_reset(NodeId peer) {
-    log::info("link to {} was reset: resynchronising", names_[peer]);
+    log::debug("resynchronising with {}", names_[peer]);
     fail_rpcs(peer, Status(Code::Unavailable, fmt::format("the link to {} was reset", names_[peer])));
     engine_.on_link_reset(peer, now());
     drain();

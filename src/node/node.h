@@ -115,7 +115,10 @@ class Node {
     const coherence::Engine& engine() const { return engine_; }
 
   private:
-    Node(const config::NodeConfig& config, runtime::EventLoop& loop);
+    Node(const config::NodeConfig& config,
+         runtime::EventLoop& loop,
+         std::vector<std::string> names,
+         const coherence::EngineConfig& ec);
 
     struct Counters;
     struct Rpc {

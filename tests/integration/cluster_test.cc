@@ -154,7 +154,7 @@ TEST_F(ThreeNodes, GetAndPutThroughTheCommand) {
     r = cluster_->cli(3, {"put", "n3/cli.txt", "--offset", "14"}, "tail");
     ASSERT_EQ(r.exit_code, 0) << r.err;
     for (int k = 1; k <= 3; ++k) {
-        EXPECT_EQ(cluster_->cli(k, {"get", "n3/cli.txt"}).out, "hello n1!!om n2\ntail")
+        EXPECT_EQ(cluster_->cli(k, {"get", "n3/cli.txt"}).out, "hello n1!! n2\ntail")
             << "on n" << k;
     }
     auto missing = cluster_->cli(1, {"get", "n3/no-such-file"});

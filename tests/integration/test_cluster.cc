@@ -13,7 +13,9 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <random>
 #include <thread>
+#include <algorithm>
 
 #include "client/session.h"
 #include "wire/client.h"
@@ -147,6 +149,13 @@ TestCluster::TestCluster(int nodes, std::vector<std::string> extra) : nodes_(nod
     std::vector<std::string> argv{bin_dir() + "/vremote", "cluster", "up", "--nodes",
                                   std::to_string(nodes), "--dir", dir_};
     argv.insert(argv.end(), extra.begin(), extra.end());
+    if (std::find(extra.begin(), extra.end(), "--base-port") == extra.end()) {
+        // Ports of their own: daemons of an earlier run that crashed (and so never ran cluster
+        // down) may still be dialling their old peers' ports.
+        std::random_device rd;
+        argv.push_back("--base-port");
+        argv.push_back(std::to_string(20000 + rd() % 30000));
+    }
     CommandResult r = run_command(argv, {}, 90);
     up_output_ = r.out + r.err;
     up_ = r.exit_code == 0;

@@ -199,6 +199,20 @@ std::optional<T> parse_number(std::string_view text, T min, T max) {
 }  // namespace
 
 Result<Command> parse_args(std::span<const std::string_view> args) {
+    // A leading `--config FILE` (or --config=FILE) applies to the command that follows, as in
+    // `vremote --config n1.toml get n1/f`: move it after the command and parse as usual.
+    if (!args.empty() && (args[0] == "--config" || args[0].starts_with("--config="))) {
+        size_t n = args[0] == "--config" ? 2 : 1;
+        if (args.size() > n) {
+            std::vector<std::string_view> moved(args.begin() + static_cast<ptrdiff_t>(n),
+                                                args.end());
+            size_t at = moved[0] == "cluster" && moved.size() > 1 ? 2 : 1;
+            moved.insert(moved.begin() + static_cast<ptrdiff_t>(at),
+                         args.begin(),
+                         args.begin() + static_cast<ptrdiff_t>(n));
+            return parse_args(std::span<const std::string_view>(moved));
+        }
+    }
     if (args.empty()) {
         return usage_error(nullptr, "no command given");
     }

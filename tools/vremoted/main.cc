@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "net/http_metrics.h"
 #include "config/config.h"
 #include "node/client_server.h"
 #include "node/node.h"
@@ -32,6 +33,7 @@ void usage(FILE* out) {
 
 int main(int argc, char** argv) {
     using namespace vr;
+    using node::Node;
     std::string config_path;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
@@ -95,6 +97,17 @@ int main(int argc, char** argv) {
     if (!st.is_ok()) {
         log::error("cannot start the client socket: {}", st.to_string());
         return 1;
+    }
+    std::unique_ptr<net::HttpMetrics> metrics;
+    if (cfg->node.metrics_listen) {
+        Node* n = node.value().get();
+        metrics = std::make_unique<net::HttpMetrics>(loop, [n] { return n->metrics_text(); });
+        st = metrics->listen(cfg->node.metrics_listen->host, cfg->node.metrics_listen->port);
+        if (!st.is_ok()) {
+            log::error("cannot serve metrics: {}", st.to_string());
+            return 1;
+        }
+        log::info("metrics on http://{}:{}/metrics", cfg->node.metrics_listen->host, metrics->port());
     }
     bool stopping = false;
     (void)loop.add(sfd, EPOLLIN, [&](uint32_t) {

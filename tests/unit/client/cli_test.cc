@@ -51,6 +51,13 @@ TEST(CliArgs, ParsesEachCommand) {
     EXPECT_EQ(get.length, 100u);
     EXPECT_EQ(get.config, "c.toml");
 
+    // --config may also come first, as in `vremote --config FILE get ...`.
+    Command first = parsed({"--config", "c.toml", "get", "n1/x"});
+    EXPECT_EQ(first.verb, Verb::Get);
+    EXPECT_EQ(first.path, "n1/x");
+    EXPECT_EQ(first.config, "c.toml");
+    EXPECT_EQ(parsed({"--config=d.toml", "status"}).config, "d.toml");
+
     Command put = parsed({"put", "--offset", "1MiB", "n2/x"});
     EXPECT_EQ(put.verb, Verb::Put);
     EXPECT_EQ(put.path, "n2/x");
