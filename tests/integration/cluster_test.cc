@@ -235,3 +235,66 @@ TEST_F(ThreeNodes, ZZ_KilledPeerIsNoticedAndOthersGoOn) {
 
 }  // namespace
 }  // namespace vr::itest
+
+namespace vr::itest {
+namespace {
+
+uint64_t vm_kib(pid_t pid, const std::string& field) {
+    std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(f, line)) {
+        if (line.rfind(field + ":", 0) == 0) {
+            return std::stoull(line.substr(field.size() + 1));
+        }
+    }
+    return 0;
+}
+
+// With a 16 MiB cache, writing and reading 128 MiB through remote nodes evicts (writing M pages
+// back first), loses nothing, and keeps every daemon within cache + 64 MiB at its peak.
+TEST(SmallCache, EvictionWritesBackAndMemoryStaysBounded) {
+    TestCluster c(3, {"--cache-size", "16777216"});
+    ASSERT_TRUE(c.up()) << c.up_output();
+    vr_client* w = vr_connect(c.config(2).c_str());
+    vr_client* r = vr_connect(c.config(3).c_str());
+    ASSERT_NE(w, nullptr);
+    ASSERT_NE(r, nullptr);
+    int fw = vr_open(w, "n1/stream", VR_O_CREAT | VR_O_TRUNC, 0644);
+    ASSERT_GE(fw, 0) << vr_last_error();
+    const uint64_t total = 128ull << 20;
+    std::string chunk(1 << 20, '\0');
+    auto fill = [&](uint64_t off) {
+        for (size_t i = 0; i < chunk.size(); i += 8) {
+            uint64_t v = (off + i) * 2654435761u;
+            std::memcpy(chunk.data() + i, &v, 8);
+        }
+    };
+    for (uint64_t off = 0; off < total; off += chunk.size()) {
+        fill(off);
+        ASSERT_EQ(vr_pwrite(w, fw, chunk.data(), chunk.size(), off),
+                  static_cast<ssize_t>(chunk.size()))
+            << vr_last_error();
+    }
+    int fr = vr_open(r, "n1/stream", VR_O_RDONLY, 0);
+    ASSERT_GE(fr, 0);
+    std::string got(1 << 20, '\0');
+    for (uint64_t off = 0; off < total; off += got.size()) {
+        fill(off);
+        ASSERT_EQ(vr_pread(r, fr, got.data(), got.size(), off), static_cast<ssize_t>(got.size()));
+        ASSERT_TRUE(got == chunk) << "wrong data at offset " << off;
+    }
+    for (int k = 1; k <= 3; ++k) {
+        uint64_t hwm = vm_kib(c.pid(k), "VmHWM");
+        EXPECT_GT(hwm, 0u);
+        EXPECT_LE(hwm, (16u + 64u) * 1024u) << "n" << k << " peaked at " << hwm << " KiB";
+        std::printf("n%d: peak RSS %llu KiB (cache 16 MiB)\n", k,
+                    static_cast<unsigned long long>(hwm));
+    }
+    vr_close(w, fw);
+    vr_close(r, fr);
+    vr_disconnect(w);
+    vr_disconnect(r);
+}
+
+}  // namespace
+}  // namespace vr::itest
