@@ -1,6 +1,7 @@
 #include "net/connection.h"
 
 #include <fmt/format.h>
+#include <sodium.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -24,9 +25,38 @@ const std::array<std::byte, 64 * 1024> kZeros{};
 // One sendfile call moves at most this much (Linux caps a call at 0x7ffff000 bytes anyway).
 constexpr uint64_t kSendfileChunk = 1u << 30;
 
+static_assert(kRecordTagBytes == crypto_aead_chacha20poly1305_IETF_ABYTES);
+
+using RecordNonce = std::array<uint8_t, crypto_aead_chacha20poly1305_IETF_NPUBBYTES>;
+
+// A record's nonce is its sequence number in its direction (little-endian, then zeros). Each
+// direction of each connection has its own key (derived from both handshake nonces), so a
+// (key, nonce) pair is never used twice, and a record accepted out of its place fails.
+RecordNonce nonce_of(uint64_t seq) {
+    RecordNonce n{};
+    for (size_t i = 0; i < 8; ++i) {
+        n[i] = static_cast<uint8_t>(seq >> (8 * i));
+    }
+    return n;
+}
+
+unsigned char* uchars(std::byte* p) {
+    return reinterpret_cast<unsigned char*>(p);
+}
+
 }  // namespace
 
-Status read_segment(const FileSegment& segment, std::span<std::byte> out) {
+uint64_t max_record_bytes(const wire::Limits& limits) {
+    return wire::kHeaderSize + uint64_t{limits.max_body} +
+           std::max<uint64_t>(limits.max_page_data(), limits.max_io) + kRecordTagBytes;
+}
+
+Connection::Sealing::~Sealing() {
+    sodium_memzero(send_key.data(), send_key.size());
+    sodium_memzero(receive_key.data(), receive_key.size());
+}
+
+Result<uint64_t> read_segment(const FileSegment& segment, std::span<std::byte> out) {
     VR_ASSERT(out.size() == segment.file_bytes + segment.zero_bytes,
               "read_segment into {} bytes for a segment of {} + {}",
               out.size(),
@@ -54,7 +84,7 @@ Status read_segment(const FileSegment& segment, std::span<std::byte> out) {
         }
     }
     std::fill(out.begin() + static_cast<ptrdiff_t>(done), out.end(), std::byte{0});
-    return Status::ok();
+    return uint64_t{done};
 }
 
 void OwnedFd::reset(int fd) {
@@ -142,9 +172,26 @@ bool Connection::read_some(std::span<std::byte> dst, size_t& filled) {
     return true;
 }
 
+void Connection::set_encryption(const SessionKeys& keys) {
+    VR_ASSERT(seal_ == nullptr, "encryption set twice on the connection to {}", label_);
+    VR_ASSERT(phase_ == Phase::Header && head_filled_ == 0,
+              "set_encryption on the connection to {} in the middle of a frame",
+              label_);
+    // Idempotent; libsodium must be initialised before its ciphers are used.
+    VR_ASSERT(sodium_init() >= 0, "libsodium failed to initialise");
+    seal_ = std::make_unique<Sealing>();
+    seal_->send_key = keys.send;
+    seal_->receive_key = keys.receive;
+}
+
 void Connection::on_readable() {
     // Bounded work per wake-up so that one busy peer cannot starve the others.
     for (int frames = 0; frames < 64 && fd_ >= 0; ++frames) {
+        if (seal_) {
+            // Encryption began at the last frame's boundary (set from its on_frame).
+            on_readable_sealed();
+            return;
+        }
         if (phase_ == Phase::Header) {
             if (!read_some(head_buf_, head_filled_)) {
                 return;
@@ -207,6 +254,100 @@ void Connection::on_readable() {
     }
 }
 
+void Connection::on_readable_sealed() {
+    for (int records = 0; records < 64 && fd_ >= 0; ++records) {
+        if (!rec_started_) {
+            if (!read_some(rec_len_buf_, rec_len_filled_)) {
+                return;
+            }
+            uint32_t len = 0;
+            for (size_t i = kRecordLengthBytes; i > 0; --i) {
+                len = (len << 8) | std::to_integer<uint32_t>(rec_len_buf_[i - 1]);
+            }
+            // Checked before allocating: a hostile length never costs more than one frame.
+            uint64_t min = wire::kHeaderSize + kRecordTagBytes;
+            uint64_t max = max_record_bytes(limits_);
+            if (len < min || len > max) {
+                close(Status(Code::ProtocolError,
+                             fmt::format("record {} from {} has a length of {} bytes; records "
+                                         "hold {} to {}",
+                                         seal_->receive_seq,
+                                         label_,
+                                         len,
+                                         min,
+                                         max)));
+                return;
+            }
+            rec_.resize(len);
+            rec_filled_ = 0;
+            rec_started_ = true;
+        }
+        if (!read_some(rec_, rec_filled_)) {
+            return;
+        }
+        rec_started_ = false;
+        rec_len_filled_ = 0;
+        if (!open_record()) {
+            return;
+        }
+    }
+}
+
+bool Connection::open_record() {
+    uint64_t seq = seal_->receive_seq;
+    RecordNonce nonce = nonce_of(seq);
+    unsigned long long plain_len = 0;
+    // Verifies the tag over the length and the ciphertext before decrypting anything (in place).
+    if (crypto_aead_chacha20poly1305_ietf_decrypt(uchars(rec_.data()),
+                                                  &plain_len,
+                                                  nullptr,
+                                                  uchars(rec_.data()),
+                                                  rec_.size(),
+                                                  uchars(rec_len_buf_.data()),
+                                                  rec_len_buf_.size(),
+                                                  nonce.data(),
+                                                  seal_->receive_key.data()) != 0) {
+        close(Status(Code::Corrupt,
+                     fmt::format("record {} from {} failed authentication: it was altered, "
+                                 "replayed, reordered or sealed with another key",
+                                 seq,
+                                 label_)));
+        return false;
+    }
+    ++seal_->receive_seq;
+    ++stats_.records_in;
+    // The record holds exactly one frame, which is now checked as if read from the socket.
+    std::span<const std::byte> plain(rec_.data(), static_cast<size_t>(plain_len));
+    auto h = wire::decode_header(plain.first(wire::kHeaderSize), limits_);
+    if (!h.is_ok()) {
+        close(h.status().with_context(fmt::format("bad frame header from {}", label_)));
+        return false;
+    }
+    uint64_t frame_len = wire::kHeaderSize + uint64_t{h->body_len} + h->data_len;
+    if (frame_len != plain.size()) {
+        close(Status(Code::ProtocolError,
+                     fmt::format("record {} from {} holds {} bytes, but its {} frame has {}",
+                                 seq,
+                                 label_,
+                                 plain.size(),
+                                 wire::type_name(h->type),
+                                 frame_len)));
+        return false;
+    }
+    cur_ = Frame{};
+    cur_.header = h.value();
+    std::span<const std::byte> body = plain.subspan(wire::kHeaderSize, h->body_len);
+    cur_.body.assign(body.begin(), body.end());
+    begin_data();
+    std::span<const std::byte> data = plain.subspan(wire::kHeaderSize + h->body_len);
+    for (std::span<std::byte> dst : data_spans_) {
+        std::copy(data.begin(), data.begin() + static_cast<ptrdiff_t>(dst.size()), dst.begin());
+        data = data.subspan(dst.size());
+    }
+    deliver();  // may close this connection
+    return fd_ >= 0;
+}
+
 void Connection::begin_data() {
     phase_ = Phase::Data;
     data_filled_ = 0;
@@ -244,14 +385,66 @@ bool Connection::send(std::vector<std::byte> head, std::vector<coherence::PageBu
     if (queued_bytes_ >= queued_max_) {
         return false;
     }
-    queued_bytes_ += total;
     Out o;
-    o.head = std::move(head);
-    o.pages = std::move(pages);
-    o.total = total;
+    if (seal_) {
+        std::vector<std::span<const std::byte>> pieces;
+        for (const auto& p : pages) {
+            if (p) {
+                pieces.emplace_back(*p);
+            }
+        }
+        o.head = seal(head, pieces);
+        o.total = o.head.size();
+    } else {
+        o.head = std::move(head);
+        o.pages = std::move(pages);
+        o.total = total;
+    }
+    enqueue(std::move(o));
+    return true;
+}
+
+void Connection::enqueue(Out o) {
+    queued_bytes_ += o.total;
     out_.push_back(std::move(o));
     flush();
-    return true;
+}
+
+std::vector<std::byte> Connection::seal(std::span<const std::byte> head,
+                                        std::span<const std::span<const std::byte>> data) {
+    size_t plain = head.size();
+    for (std::span<const std::byte> piece : data) {
+        plain += piece.size();
+    }
+    VR_ASSERT(plain + kRecordTagBytes <= max_record_bytes(limits_),
+              "a frame of {} bytes to {} does not fit a record",
+              plain,
+              label_);
+    std::vector<std::byte> rec(kRecordLengthBytes + plain + kRecordTagBytes);
+    auto len = static_cast<uint32_t>(plain + kRecordTagBytes);
+    for (size_t i = 0; i < kRecordLengthBytes; ++i) {
+        rec[i] = static_cast<std::byte>(len >> (8 * i));
+    }
+    auto at = rec.begin() + kRecordLengthBytes;
+    at = std::copy(head.begin(), head.end(), at);
+    for (std::span<const std::byte> piece : data) {
+        at = std::copy(piece.begin(), piece.end(), at);
+    }
+    RecordNonce nonce = nonce_of(seal_->send_seq++);
+    unsigned long long sealed_len = 0;
+    std::byte* text = rec.data() + kRecordLengthBytes;
+    crypto_aead_chacha20poly1305_ietf_encrypt(uchars(text),
+                                              &sealed_len,
+                                              uchars(text),
+                                              plain,
+                                              uchars(rec.data()),
+                                              kRecordLengthBytes,
+                                              nullptr,
+                                              nonce.data(),
+                                              seal_->send_key.data());
+    VR_ASSERT(sealed_len == plain + kRecordTagBytes, "sealed {} bytes into {}", plain, sealed_len);
+    ++stats_.records_out;
+    return rec;
 }
 
 bool Connection::send_file(std::vector<std::byte> head, FileSegment segment) {
@@ -260,15 +453,27 @@ bool Connection::send_file(std::vector<std::byte> head, FileSegment segment) {
         return false;
     }
     Out o;
-    o.head = std::move(head);
-    o.total = o.head.size() + segment.file_bytes + segment.zero_bytes;
-    o.from_file = true;
-    o.file = std::move(file);
-    o.file_offset = segment.offset;
-    o.file_bytes = segment.file_bytes;
-    queued_bytes_ += o.total;
-    out_.push_back(std::move(o));
-    flush();
+    if (seal_) {
+        // The bytes must pass through the cipher: read them instead of sendfile.
+        std::vector<std::byte> data(segment.file_bytes + segment.zero_bytes);
+        auto read = read_segment(segment, data);
+        if (!read.is_ok()) {
+            close(read.status().with_context(fmt::format("sending a file to {}", label_)));
+            return false;
+        }
+        stats_.file_bytes_copied += read.value();
+        std::span<const std::byte> piece(data);
+        o.head = seal(head, std::span(&piece, 1));
+        o.total = o.head.size();
+    } else {
+        o.head = std::move(head);
+        o.total = o.head.size() + segment.file_bytes + segment.zero_bytes;
+        o.from_file = true;
+        o.file = std::move(file);
+        o.file_offset = segment.offset;
+        o.file_bytes = segment.file_bytes;
+    }
+    enqueue(std::move(o));
     return true;
 }
 

@@ -6,11 +6,20 @@
 // from the page cache to the socket without entering user space). The queue is bounded in
 // bytes: send() refuses beyond it (back-pressure).
 // A decoding error or a peer that closes ends the connection with a Status saying why.
+//
+// Optionally (set_encryption, after the handshake) every frame travels sealed as one AEAD
+// record, ChaCha20-Poly1305 with the per-direction session key and a per-direction counter as
+// the nonce; the receiver authenticates a record before it decodes any of it, and a tampered,
+// replayed, reordered or truncated record ends the connection. Records cannot be zero-copy:
+// pages are copied into the record, and send_file reads the file (pread) instead of sendfile.
+// Layout: docs/design/wire.md, "Link layer".
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <utility>
@@ -18,6 +27,7 @@
 
 #include "base/status.h"
 #include "coherence/types.h"
+#include "net/auth.h"
 #include "runtime/event_loop.h"
 #include "wire/frame.h"
 
@@ -44,7 +54,16 @@ struct FileSegment {
 // Reads a segment's bytes into `out` (file_bytes + zero_bytes of them) with pread: what
 // sendfile would have sent, for a path that cannot use it (an encrypted link, a loopback). The
 // file's part is read up to its end; everything after is zeros. Does not close segment.fd.
-Status read_segment(const FileSegment& segment, std::span<std::byte> out);
+// Returns the bytes read from the file.
+Result<uint64_t> read_segment(const FileSegment& segment, std::span<std::byte> out);
+
+// Encrypted links: a record is a u32 length (of what follows), then the frame sealed with
+// crypto_aead_chacha20poly1305_ietf (the ciphertext and its 16-byte tag). The length is the
+// associated data; the nonce is the record's sequence number in its direction.
+inline constexpr size_t kRecordLengthBytes = 4;
+inline constexpr size_t kRecordTagBytes = 16;
+// The largest record a receiver accepts: one frame of the largest body and data the limits allow.
+uint64_t max_record_bytes(const wire::Limits& limits);
 
 struct ConnectionStats {
     uint64_t frames_in = 0;
@@ -53,6 +72,10 @@ struct ConnectionStats {
     uint64_t bytes_out = 0;
     uint64_t page_bytes_out = 0;  // sent from page buffers without a user-space copy
     uint64_t file_bytes_out = 0;  // sent from files with sendfile (never in user space)
+    // Read from files into user space to go through the cipher (encrypted: no sendfile).
+    uint64_t file_bytes_copied = 0;
+    uint64_t records_out = 0;  // sealed records (encrypted links)
+    uint64_t records_in = 0;
 };
 
 // Owns a file descriptor: closes it when destroyed or reset. Movable, not copyable.
@@ -102,6 +125,12 @@ class Connection {
     // finished honestly). Same bound as send(). Takes segment.fd in every case: it is closed
     // once sent, when the connection closes, or at once if the frame is refused.
     bool send_file(std::vector<std::byte> head, FileSegment segment);
+    // From now on every frame sent is sealed as one record with keys.send, and every byte
+    // received must be records sealed with keys.receive (both counters start at 0). Frames
+    // already queued go out as they are. Call at a frame boundary of the input: before start(),
+    // or from on_frame (the frame just delivered is then the last one read in the clear).
+    void set_encryption(const SessionKeys& keys);
+    bool encrypted() const { return seal_ != nullptr; }
     // Closes the socket; on_close runs once, with `why`.
     void close(const Status& why);
     bool closed() const { return fd_ < 0; }
@@ -126,8 +155,23 @@ class Connection {
         uint64_t file_bytes = 0;
         bool file_short = false;  // sendfile hit the end of the file: zeros for the rest
     };
+    // Keys and counters of an encrypted connection (wiped when destroyed).
+    struct Sealing {
+        std::array<uint8_t, 32> send_key{};
+        std::array<uint8_t, 32> receive_key{};
+        uint64_t send_seq = 0;
+        uint64_t receive_seq = 0;
+        ~Sealing();
+    };
     void on_events(uint32_t events);
     void on_readable();
+    void on_readable_sealed();
+    // Authenticates and opens the record in rec_, then delivers its frame. False if it closed.
+    bool open_record();
+    // Seals a frame (head, then the data pieces) into one record ready to send.
+    std::vector<std::byte> seal(std::span<const std::byte> head,
+                                std::span<const std::span<const std::byte>> data);
+    void enqueue(Out o);
     bool read_some(std::span<std::byte> dst, size_t& filled);
     void begin_data();
     void deliver();
@@ -155,6 +199,13 @@ class Connection {
     size_t body_filled_ = 0;
     std::vector<std::span<std::byte>> data_spans_;
     size_t data_filled_ = 0;
+
+    std::unique_ptr<Sealing> seal_;
+    std::array<std::byte, kRecordLengthBytes> rec_len_buf_{};
+    size_t rec_len_filled_ = 0;
+    bool rec_started_ = false;  // the length is read; rec_ is being filled
+    std::vector<std::byte> rec_;
+    size_t rec_filled_ = 0;
 
     std::deque<Out> out_;
     size_t queued_bytes_ = 0;

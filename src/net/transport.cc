@@ -245,6 +245,7 @@ void Transport::attach(Link& l, int fd, bool initiator) {
         l.nonce_i = random_nonce();
         wire::AuthHello h;
         h.cluster_hash = cluster_hash();
+        h.encrypt = cfg_.encrypt;
         h.nonce = l.nonce_i;
         h.node_name = cfg_.self_name;
         std::vector<std::byte> frame;
@@ -328,6 +329,19 @@ void Transport::on_pending_frame(uint64_t id, Frame&& f) {
                    fmt::format("node '{}' uses another cluster key", hello->node_name));
             return;
         }
+        // Both ends must agree: a node that encrypts never talks to one that does not (and a
+        // man in the middle who flips the flag only gets a refusal, never a clear link).
+        if (hello->encrypt != cfg_.encrypt) {
+            refuse(Code::PermissionDenied,
+                   cfg_.encrypt
+                       ? fmt::format("node '{}' does not encrypt its links, but this node "
+                                     "requires it (cluster.encrypt)",
+                                     hello->node_name)
+                       : fmt::format("node '{}' wants an encrypted link, but this node has "
+                                     "encryption off (cluster.encrypt); both ends must agree",
+                                     hello->node_name));
+            return;
+        }
         if (replay_.seen_before(hello->nonce)) {
             refuse(
                 Code::PermissionDenied,
@@ -339,6 +353,7 @@ void Transport::on_pending_frame(uint64_t id, Frame&& f) {
         p.nonce_a = random_nonce();
         wire::AuthChallenge c;
         c.cluster_hash = cluster_hash();
+        c.encrypt = cfg_.encrypt;
         c.nonce = p.nonce_a;
         c.tag = handshake_tag(
             cfg_.key, Role::Acceptor, p.nonce_i, p.nonce_a, spec->name, cfg_.self_name);
@@ -380,9 +395,15 @@ void Transport::on_pending_frame(uint64_t id, Frame&& f) {
         return;
     }
     wire::AuthWelcome w;
+    w.encrypt = cfg_.encrypt;
     std::vector<std::byte> frame;
     VR_ASSERT(wire::encode_handshake(w, cfg_.limits, frame).is_ok(), "own Welcome must encode");
     l.conn->send(std::move(frame));
+    if (cfg_.encrypt) {
+        // The Welcome above is the last frame in the clear; the initiator's next frames are
+        // sealed too (it sends nothing between its Response and our Welcome).
+        l.conn->set_encryption(derive_session_keys(cfg_.key, Role::Acceptor, p.nonce_i, p.nonce_a));
+    }
     link_up(l);
 }
 
@@ -504,6 +525,14 @@ void Transport::on_handshake_frame(Link& l, Frame&& f) {
             fail("the acceptor failed the challenge (wrong key)");
             return;
         }
+        if (c->encrypt != cfg_.encrypt) {
+            fail(cfg_.encrypt ? "the acceptor would not encrypt the link, but this node requires "
+                                "it (cluster.encrypt)"
+                              : "the acceptor would encrypt the link, but this node has "
+                                "encryption off (cluster.encrypt); both ends must agree");
+            return;
+        }
+        l.nonce_a = c->nonce;
         wire::AuthResponse r;
         r.tag = handshake_tag(
             cfg_.key, Role::Initiator, l.nonce_i, c->nonce, cfg_.self_name, l.spec.name);
@@ -513,7 +542,16 @@ void Transport::on_handshake_frame(Link& l, Frame&& f) {
         l.conn->send(std::move(frame));
         return;
     }
-    if (std::get_if<wire::AuthWelcome>(&hs.value()) != nullptr) {
+    if (auto* w = std::get_if<wire::AuthWelcome>(&hs.value())) {
+        if (w->encrypt != cfg_.encrypt) {
+            fail("the acceptor's welcome disagrees on encryption");
+            return;
+        }
+        if (cfg_.encrypt) {
+            // This Welcome was the last frame in the clear (we are in its on_frame).
+            l.conn->set_encryption(
+                derive_session_keys(cfg_.key, Role::Initiator, l.nonce_i, l.nonce_a));
+        }
         link_up(l);
         return;
     }
@@ -530,7 +568,7 @@ void Transport::link_up(Link& l) {
     l.state = LinkState::Up;
     l.backoff_us = 50'000;
     l.last_heard = runtime::monotonic_us();
-    log(fmt::format("link to {} is up", l.spec.name));
+    log(fmt::format("link to {} is up{}", l.spec.name, cfg_.encrypt ? " (encrypted)" : ""));
     // Our volume list goes first, so the peer has it before any message the owner sends below.
     queue(l, volumes_frame_, {});
     // Messages may have been lost with an old connection, or sent while there was none (send()
@@ -558,6 +596,7 @@ void Transport::link_lost(NodeId peer, const Status& why) {
         l.closed_stats.frames_out += s.frames_out;
         l.closed_stats.page_bytes_out += s.page_bytes_out;
         l.closed_stats.file_bytes_out += s.file_bytes_out;
+        l.closed_stats.file_bytes_copied += s.file_bytes_copied;
         // Destroy outside the connection's own callback.
         loop_.post([c = std::shared_ptr<Connection>(std::move(l.conn))] {});
     }
@@ -670,9 +709,10 @@ bool Transport::send_from_file(const Message& msg, FileSegment segment) {
                              std::min(from_file, page_size),
                              page_size - std::min(from_file, page_size)};
             auto page = std::make_shared<std::vector<std::byte>>(page_size);
-            s = read_segment(part, *page);
-            if (!s.is_ok()) {
-                log(fmt::format("cannot send {}: {}", coherence::to_string(msg), s.to_string()));
+            auto read = read_segment(part, *page);
+            if (!read.is_ok()) {
+                log(fmt::format(
+                    "cannot send {}: {}", coherence::to_string(msg), read.status().to_string()));
                 return false;
             }
             copy.pages.push_back(std::move(page));
@@ -777,6 +817,9 @@ LinkInfo Transport::info(NodeId peer) const {
         l.closed_stats.page_bytes_out + (l.conn ? l.conn->stats().page_bytes_out : 0);
     i.file_bytes_out =
         l.closed_stats.file_bytes_out + (l.conn ? l.conn->stats().file_bytes_out : 0);
+    i.file_bytes_copied =
+        l.closed_stats.file_bytes_copied + (l.conn ? l.conn->stats().file_bytes_copied : 0);
+    i.encrypted = l.conn && l.conn->encrypted();
     return i;
 }
 

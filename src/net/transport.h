@@ -4,6 +4,10 @@
 //   connects; the other accepts. A connection carries coherence messages only after a mutual
 //   challenge-response handshake with the cluster key (net/auth.h) that binds it to the peer's
 //   configured name; a wrong key, an unknown name or a replayed handshake is refused and logged.
+// * Optional encryption (encrypt): after the handshake every frame is an AEAD record under
+//   per-direction session keys derived from the cluster key and both handshake nonces; a
+//   record that fails authentication (altered, replayed, reordered) closes the link. Page data
+//   then passes through the cipher: send_from_file reads the file instead of sendfile.
 // * Failure detection: a link that has received nothing for failure_ms is closed (peers send a
 //   heartbeat every heartbeat_ms when idle). Reconnects back off exponentially up to a bound.
 // * Whenever messages to or from a peer may have been lost (a connection ended, or send() refused
@@ -60,6 +64,9 @@ struct TransportConfig {
     int64_t handshake_timeout_us = 2'000'000;
     int64_t backoff_max_us = 2'000'000;
     size_t queued_max_bytes = 64u << 20;
+    // Seal every frame after the handshake (cluster.encrypt). Both ends must agree: a node
+    // refuses a peer whose setting differs, in either direction.
+    bool encrypt = false;
     uint32_t delay_us = 0;
     uint32_t loss_ppm = 0;
 };
@@ -75,6 +82,9 @@ struct LinkInfo {
     uint64_t frames_out = 0;
     uint64_t page_bytes_out = 0;  // from page buffers, without a user-space copy
     uint64_t file_bytes_out = 0;  // from files with sendfile (send_from_file)
+    // From files, read into user space for the cipher (send_from_file on an encrypted link).
+    uint64_t file_bytes_copied = 0;
+    bool encrypted = false;  // the current connection seals its frames
 };
 
 class Transport {

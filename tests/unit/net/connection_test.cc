@@ -2,16 +2,22 @@
 // page buffers); so does one whose data is sendfile'd from a real file, including a file that
 // is shorter than its segment and one larger than the socket's buffer; garbage or an oversized
 // frame ends the connection with a Status saying why; send() refuses beyond the queue bound
-// instead of growing; a queued file is closed when it is sent, refused or dropped.
+// instead of growing; a queued file is closed when it is sent, refused or dropped. Encrypted:
+// frames and file data cross as records that show none of their plaintext (seen by a tap
+// between the two ends), in the documented record format, and an altered, replayed, reordered,
+// oversized or foreign record ends the connection with a reason.
 #include "net/connection.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sodium.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 
 #include "wire/peer.h"
 
@@ -280,6 +286,332 @@ TEST(Connection, ReadSegmentReadsWhatSendfileWouldSend) {
     std::vector<std::byte> bad(10);
     EXPECT_FALSE(read_segment(FileSegment{-1, 0, 10, 0}, bad).is_ok());
     close(fd);
+}
+
+// ------------------------------------------------------------------------------------------
+// Encryption. a -> [tap] -> b: a's socket ends in the test, which reads what a sent and writes
+// whatever it decides into b's socket.
+
+struct Tapped {
+    Tapped() {
+        int ab[2];
+        int tb[2];
+        EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, ab), 0);
+        EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, tb), 0);
+        a = std::make_unique<Connection>(loop, ab[0], limits, "a", 16 << 20);
+        b = std::make_unique<Connection>(loop, tb[0], limits, "a", 16 << 20);
+        from_a = ab[1];
+        to_b = tb[1];
+        EXPECT_TRUE(a->start([](Frame&&) {}, [](const Status&) {}).is_ok());
+    }
+    ~Tapped() {
+        close(from_a);
+        close(to_b);
+    }
+    // Everything a has sent so far (its queue must be empty: a small socketpair write is whole).
+    std::vector<std::byte> wire() {
+        EXPECT_EQ(a->queued_bytes(), 0u);
+        std::vector<std::byte> out;
+        std::array<std::byte, 65536> buf;
+        ssize_t n;
+        while ((n = read(from_a, buf.data(), buf.size())) > 0) {
+            out.insert(out.end(), buf.begin(), buf.begin() + n);
+        }
+        return out;
+    }
+    void deliver(const std::vector<std::byte>& bytes) {
+        ASSERT_EQ(send(to_b, bytes.data(), bytes.size(), MSG_NOSIGNAL),
+                  static_cast<ssize_t>(bytes.size()));
+    }
+    // Runs b until it has `n` more frames or closes; returns them, and why it closed if it did.
+    std::vector<Frame> receive(size_t n, std::string* closed) {
+        got_.clear();
+        want_ = n;
+        closed_ = closed;
+        if (!started_) {
+            started_ = true;
+            EXPECT_TRUE(b->start(
+                             [this](Frame&& f) {
+                                 got_.push_back(std::move(f));
+                                 if (got_.size() == want_) {
+                                     loop.stop();
+                                 }
+                             },
+                             [this](const Status& s) {
+                                 *closed_ = s.to_string();
+                                 loop.stop();
+                             })
+                            .is_ok());
+        }
+        uint64_t deadline = loop.add_timer(runtime::monotonic_us() + 10'000'000, [&] {
+            ADD_FAILURE() << "b neither received " << n << " frames nor closed in 10 s";
+            loop.stop();
+        });
+        EXPECT_TRUE(loop.run().is_ok());
+        loop.cancel_timer(deadline);
+        return std::move(got_);
+    }
+
+    runtime::EventLoop loop;
+    wire::Limits limits;
+    std::unique_ptr<Connection> a;
+    std::unique_ptr<Connection> b;
+    int from_a = -1;
+    int to_b = -1;
+
+  private:
+    bool started_ = false;
+    std::vector<Frame> got_;
+    size_t want_ = 0;
+    std::string* closed_ = nullptr;
+};
+
+const ClusterKey kKey = key_from_secret("connection-test-cluster-secret-0123456789");
+
+// Matching keys for the two ends of one connection, as the handshake derives them.
+struct Keys {
+    Nonce ni = random_nonce();
+    Nonce na = random_nonce();
+    SessionKeys initiator = derive_session_keys(kKey, Role::Initiator, ni, na);
+    SessionKeys acceptor = derive_session_keys(kKey, Role::Acceptor, ni, na);
+};
+
+const std::string kMarker = "VREMOTE-PLAINTEXT-MARKER";
+
+std::vector<std::byte> marked(size_t n) {
+    std::vector<std::byte> out(n);
+    for (size_t i = 0; i < n; ++i) {
+        out[i] = static_cast<std::byte>(kMarker[i % kMarker.size()]);
+    }
+    return out;
+}
+
+bool contains_marker(const std::vector<std::byte>& bytes) {
+    auto m = std::as_bytes(std::span(kMarker.data(), kMarker.size()));
+    return std::search(bytes.begin(), bytes.end(), m.begin(), m.end()) != bytes.end();
+}
+
+// The records of a byte stream, each with its length prefix.
+std::vector<std::vector<std::byte>> split_records(const std::vector<std::byte>& bytes) {
+    std::vector<std::vector<std::byte>> out;
+    size_t at = 0;
+    while (at + 4 <= bytes.size()) {
+        uint32_t len = 0;
+        for (size_t i = 4; i > 0; --i) {
+            len = (len << 8) | std::to_integer<uint32_t>(bytes[at + i - 1]);
+        }
+        EXPECT_LE(at + 4 + len, bytes.size()) << "a record is cut";
+        out.emplace_back(
+            bytes.begin() + static_cast<ptrdiff_t>(at),
+            bytes.begin() + static_cast<ptrdiff_t>(std::min(at + 4 + len, bytes.size())));
+        at += 4 + len;
+    }
+    EXPECT_EQ(at, bytes.size());
+    return out;
+}
+
+std::vector<std::byte> concat(std::initializer_list<std::vector<std::byte>> parts) {
+    std::vector<std::byte> out;
+    for (const auto& p : parts) {
+        out.insert(out.end(), p.begin(), p.end());
+    }
+    return out;
+}
+
+// Seals `plain` as record number `seq` exactly as docs/design/wire.md describes it, written
+// here independently of the connection: u32 length, ChaCha20-Poly1305-IETF over the plaintext
+// with the length as associated data and the sequence number (little-endian) as the nonce.
+std::vector<std::byte> seal_by_hand(const std::vector<std::byte>& plain,
+                                    uint64_t seq,
+                                    const std::array<uint8_t, 32>& key) {
+    std::vector<std::byte> rec(4 + plain.size() + crypto_aead_chacha20poly1305_IETF_ABYTES);
+    uint32_t len = static_cast<uint32_t>(rec.size() - 4);
+    for (size_t i = 0; i < 4; ++i) {
+        rec[i] = static_cast<std::byte>(len >> (8 * i));
+    }
+    std::array<unsigned char, crypto_aead_chacha20poly1305_IETF_NPUBBYTES> nonce{};
+    for (size_t i = 0; i < 8; ++i) {
+        nonce[i] = static_cast<unsigned char>(seq >> (8 * i));
+    }
+    unsigned long long clen = 0;
+    crypto_aead_chacha20poly1305_ietf_encrypt(reinterpret_cast<unsigned char*>(rec.data() + 4),
+                                              &clen,
+                                              reinterpret_cast<const unsigned char*>(plain.data()),
+                                              plain.size(),
+                                              reinterpret_cast<const unsigned char*>(rec.data()),
+                                              4,
+                                              nullptr,
+                                              nonce.data(),
+                                              key.data());
+    return rec;
+}
+
+// Two frames a sends in every tamper test: a DataS with marked pages, and a GetS.
+void send_two(Tapped& t) {
+    Message d = data_s(1, 0, 2);
+    d.pages = {std::make_shared<std::vector<std::byte>>(marked(t.limits.page_size)),
+               std::make_shared<std::vector<std::byte>>(marked(t.limits.page_size))};
+    std::vector<std::byte> head;
+    std::vector<coherence::PageBuf> data;
+    ASSERT_TRUE(wire::encode_peer(d, t.limits, head, data).is_ok());
+    ASSERT_TRUE(t.a->send(head, data));
+    Message g = d;
+    g.type = MsgType::GetS;
+    g.id = 2;
+    g.pages.clear();
+    ASSERT_TRUE(wire::encode_peer(g, t.limits, head, data).is_ok());
+    ASSERT_TRUE(t.a->send(head, data));
+}
+
+TEST(Connection, EncryptedFramesAndFilesCrossAsRecordsWithoutPlaintext) {
+    Tapped t;
+    Keys k;
+    t.a->set_encryption(k.initiator);
+    t.b->set_encryption(k.acceptor);
+    EXPECT_TRUE(t.a->encrypted());
+    send_two(t);
+    // A file: on an encrypted link it is read and sealed, never sendfile'd.
+    std::vector<std::byte> contents = marked(t.limits.page_size + 100);
+    int fd = temp_file(contents);
+    std::vector<std::byte> head;
+    ASSERT_TRUE(wire::encode_peer_streamed(data_s(3, 0, 2), t.limits, head).is_ok());
+    ASSERT_TRUE(
+        t.a->send_file(head, FileSegment{fd, 0, contents.size(), t.limits.page_size - 100}));
+    EXPECT_FALSE(fd_is_open(fd));
+    std::vector<std::byte> bytes = t.wire();
+    EXPECT_FALSE(contains_marker(bytes)) << "page or file bytes visible on the wire";
+    EXPECT_EQ(split_records(bytes).size(), 3u) << "one record per frame";
+    EXPECT_EQ(t.a->stats().file_bytes_out, 0u);
+    EXPECT_EQ(t.a->stats().file_bytes_copied, contents.size());
+    EXPECT_EQ(t.a->stats().page_bytes_out, 0u) << "pages are copied into records";
+    EXPECT_EQ(t.a->stats().records_out, 3u);
+
+    t.deliver(bytes);
+    std::string closed;
+    std::vector<Frame> got = t.receive(3, &closed);
+    ASSERT_EQ(got.size(), 3u) << closed;
+    EXPECT_EQ(got[0].header.type, wire::FrameType::DataS);
+    ASSERT_EQ(got[0].pages.size(), 2u);
+    EXPECT_EQ(*got[0].pages[1], marked(t.limits.page_size));
+    EXPECT_EQ(got[1].header.type, wire::FrameType::GetS);
+    EXPECT_TRUE(got[2].header.data_unchecked());
+    auto m =
+        wire::decode_peer(got[2].header, got[2].body, std::move(got[2].pages), t.limits, {1, 2});
+    ASSERT_TRUE(m.is_ok()) << m.status().to_string();
+    EXPECT_EQ(joined(m.value()), expected_data(contents, 0, 2u * t.limits.page_size));
+    EXPECT_EQ(t.b->stats().records_in, 3u);
+}
+
+TEST(Connection, WithoutEncryptionTheTapSeesThePlaintext) {
+    // The control for the test above: the same frames in the clear show the marker.
+    Tapped t;
+    send_two(t);
+    EXPECT_TRUE(contains_marker(t.wire()));
+}
+
+TEST(Connection, RecordsHaveTheDocumentedFormat) {
+    Tapped t;
+    Keys k;
+    t.b->set_encryption(k.acceptor);
+    // Frames sealed by hand are accepted ...
+    std::vector<std::byte> head;
+    Message g = data_s(5, 0, 1);
+    g.type = MsgType::GetS;
+    std::vector<coherence::PageBuf> none;
+    ASSERT_TRUE(wire::encode_peer(g, t.limits, head, none).is_ok());
+    t.deliver(
+        concat({seal_by_hand(head, 0, k.initiator.send), seal_by_hand(head, 1, k.initiator.send)}));
+    std::string closed;
+    std::vector<Frame> got = t.receive(2, &closed);
+    ASSERT_EQ(got.size(), 2u) << closed;
+    // ... and one whose authentic plaintext is not exactly one frame is not.
+    std::vector<std::byte> longer = head;
+    longer.push_back(std::byte{0});
+    t.deliver(seal_by_hand(longer, 2, k.initiator.send));
+    got = t.receive(1, &closed);
+    EXPECT_TRUE(got.empty());
+    EXPECT_NE(closed.find("record 2 from a holds 62 bytes, but its GetS frame has 61"),
+              std::string::npos)
+        << closed;
+}
+
+// Sends two frames from a, lets `tamper` rewrite the records on their way, and expects b to
+// close with `why` before it delivers any frame.
+void expect_tamper_closes(
+    const std::function<std::vector<std::byte>(std::vector<std::vector<std::byte>>)>& tamper,
+    const std::string& why,
+    bool foreign_key = false) {
+    Tapped t;
+    Keys k;
+    Keys other;
+    t.a->set_encryption(k.initiator);
+    t.b->set_encryption(foreign_key ? other.acceptor : k.acceptor);
+    send_two(t);
+    t.deliver(tamper(split_records(t.wire())));
+    std::string closed;
+    std::vector<Frame> got = t.receive(2, &closed);
+    EXPECT_NE(closed.find(why), std::string::npos) << closed;
+    EXPECT_TRUE(t.b->closed());
+}
+
+TEST(Connection, AnAlteredRecordClosesTheConnection) {
+    auto flip = [](size_t record, size_t at) {
+        return [record, at](std::vector<std::vector<std::byte>> r) {
+            r[record][at] ^= std::byte{0x01};
+            return concat({r[0], r[1]});
+        };
+    };
+    // A bit of the ciphertext, of the tag, and of the length (authenticated as data).
+    expect_tamper_closes(flip(0, 4 + 40), "record 0 from a failed authentication");
+    expect_tamper_closes(flip(1, 4 + 10), "record 1 from a failed authentication");
+    expect_tamper_closes(
+        [](auto r) {
+            r[1].back() ^= std::byte{0x80};
+            return concat({r[0], r[1]});
+        },
+        "record 1 from a failed authentication");
+    expect_tamper_closes(
+        [](auto r) {
+            r[1][0] ^= std::byte{0x01};  // the length says one byte less
+            return concat({r[0], r[1]});
+        },
+        "record 1 from a failed authentication");
+}
+
+TEST(Connection, AReplayedOrReorderedRecordClosesTheConnection) {
+    expect_tamper_closes(
+        [](auto r) {
+            return concat({r[0], r[0]});
+        },
+        "record 1 from a failed authentication: it was altered, replayed, "
+        "reordered or sealed with another key");
+    expect_tamper_closes(
+        [](auto r) {
+            return concat({r[1], r[0]});
+        },
+        "record 0 from a failed authentication");
+    expect_tamper_closes([](auto r) { return concat({r[1]}); },
+                         "record 0 from a failed authentication");
+}
+
+TEST(Connection, AForeignOrOversizedRecordClosesTheConnection) {
+    expect_tamper_closes(
+        [](auto r) {
+            return concat({r[0], r[1]});
+        },
+        "record 0 from a failed authentication",
+        /*foreign_key=*/true);
+    expect_tamper_closes(
+        [](auto r) {
+            std::fill(r[0].begin(), r[0].begin() + 4, std::byte{0xFF});
+            return concat({r[0], r[1]});
+        },
+        "record 0 from a has a length of 4294967295 bytes; records hold 48 to");
+    expect_tamper_closes(
+        [](auto) {
+            return std::vector<std::byte>{std::byte{47}, std::byte{0}, std::byte{0}, std::byte{0}};
+        },
+        "has a length of 47 bytes");
 }
 
 void expect_refused(const std::vector<std::byte>& bytes, const std::string& want) {

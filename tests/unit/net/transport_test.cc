@@ -4,7 +4,9 @@
 // disappears is noticed within the failure timeout and the link comes back with a reset notice.
 // Pages sent from a file (sendfile) arrive as the file's bytes; each side's volume list arrives
 // first on every new link; metadata requests and replies cross; a malformed metadata frame from
-// an authenticated peer closes its link with a log line.
+// an authenticated peer closes its link with a log line. Encrypted links carry all of it with
+// no plaintext visible to a relay in the middle; a byte the relay flips closes the link; nodes
+// that disagree on encryption never link.
 #include "net/transport.h"
 
 #include <arpa/inet.h>
@@ -14,7 +16,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <list>
+#include <optional>
 
 #include "wire/handshake.h"
 #include "wire/meta.h"
@@ -571,6 +576,298 @@ TEST(Transport, AMalformedMetadataFrameClosesTheLinkWithALogLine) {
                 "frame has id 0"))
         << ::testing::PrintToString(b.logs);
     EXPECT_TRUE(b.requests.empty());
+}
+
+// ------------------------------------------------------------------------------------------
+// Encryption
+
+// A TCP relay on the test's loop between n0 (which connects to it) and n1: it forwards every
+// byte both ways, keeps a copy of each direction, and can flip one byte of what n0 sends on its
+// first connection.
+class Tap {
+  public:
+    Tap(runtime::EventLoop& loop, uint16_t target) : loop_(loop), target_(target) {
+        listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        EXPECT_EQ(bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+        EXPECT_EQ(listen(listen_fd_, 8), 0);
+        socklen_t len = sizeof a;
+        getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len);
+        port_ = ntohs(a.sin_port);
+        EXPECT_TRUE(loop_.add(listen_fd_, EPOLLIN, [this](uint32_t) { accept_one(); }).is_ok());
+    }
+    ~Tap() {
+        for (Session& s : sessions_) {
+            end(s);
+        }
+        loop_.remove(listen_fd_);
+        close(listen_fd_);
+    }
+    uint16_t port() const { return port_; }
+
+    std::vector<std::byte> upstream;    // what n0 sent, all connections
+    std::vector<std::byte> downstream;  // what n1 sent
+    std::optional<size_t> flip_at;      // offset in the first connection's upstream
+
+  private:
+    struct Session {
+        int fd[2] = {-1, -1};               // [0]: n0's side, [1]: n1's side
+        std::vector<std::byte> pending[2];  // bytes waiting to be written to fd[i]
+        size_t up_offset = 0;
+        bool first = false;
+    };
+
+    void accept_one() {
+        int c = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (c < 0) {
+            return;
+        }
+        int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(target_);
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        // Loopback: the kernel completes the connection without n1's accept().
+        EXPECT_EQ(connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+        fcntl(s, F_SETFL, fcntl(s, F_GETFL) | O_NONBLOCK);
+        Session& session = sessions_.emplace_back();
+        session.fd[0] = c;
+        session.fd[1] = s;
+        session.first = sessions_.size() == 1;
+        for (int side = 0; side < 2; ++side) {
+            EXPECT_TRUE(
+                loop_
+                    .add(session.fd[side],
+                         EPOLLIN,
+                         [this, &session, side](uint32_t ev) { on_events(session, side, ev); })
+                    .is_ok());
+        }
+    }
+
+    void on_events(Session& s, int side, uint32_t ev) {
+        if ((ev & EPOLLOUT) != 0) {
+            flush(s, side);
+        }
+        if (s.fd[side] >= 0 && (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0) {
+            pump(s, side);
+        }
+    }
+
+    // Reads what `side` sent and queues it for the other side.
+    void pump(Session& s, int side) {
+        std::array<std::byte, 65536> buf;
+        for (;;) {
+            ssize_t n = recv(s.fd[side], buf.data(), buf.size(), MSG_DONTWAIT);
+            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+                end(s);
+                return;
+            }
+            if (n < 0) {
+                break;
+            }
+            auto bytes = std::span(buf).first(static_cast<size_t>(n));
+            if (side == 0) {
+                if (s.first && flip_at && *flip_at >= s.up_offset &&
+                    *flip_at < s.up_offset + bytes.size()) {
+                    bytes[*flip_at - s.up_offset] ^= std::byte{0x01};
+                }
+                s.up_offset += bytes.size();
+            }
+            auto& copy = side == 0 ? upstream : downstream;
+            copy.insert(copy.end(), bytes.begin(), bytes.end());
+            s.pending[1 - side].insert(s.pending[1 - side].end(), bytes.begin(), bytes.end());
+        }
+        flush(s, 1 - side);
+    }
+
+    void flush(Session& s, int side) {
+        if (s.fd[side] < 0) {
+            return;
+        }
+        auto& p = s.pending[side];
+        while (!p.empty()) {
+            ssize_t n = send(s.fd[side], p.data(), p.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (n <= 0) {
+                if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+                    end(s);
+                    return;
+                }
+                break;
+            }
+            p.erase(p.begin(), p.begin() + n);
+        }
+        EXPECT_TRUE(loop_.modify(s.fd[side], EPOLLIN | (p.empty() ? 0u : EPOLLOUT)).is_ok());
+    }
+
+    // Either side closing ends both, as a relay would.
+    void end(Session& s) {
+        for (int& fd : s.fd) {
+            if (fd >= 0) {
+                loop_.remove(fd);
+                close(fd);
+                fd = -1;
+            }
+        }
+    }
+
+    runtime::EventLoop& loop_;
+    uint16_t target_;
+    int listen_fd_ = -1;
+    uint16_t port_ = 0;
+    std::list<Session> sessions_;  // stable addresses for the loop's callbacks
+};
+
+const std::string kMarker = "VREMOTE-PLAINTEXT-MARKER";
+
+std::vector<std::byte> marked(size_t n) {
+    std::vector<std::byte> out(n);
+    for (size_t i = 0; i < n; ++i) {
+        out[i] = static_cast<std::byte>(kMarker[i % kMarker.size()]);
+    }
+    return out;
+}
+
+bool contains_marker(const std::vector<std::byte>& bytes) {
+    auto m = std::as_bytes(std::span(kMarker.data(), kMarker.size()));
+    return std::search(bytes.begin(), bytes.end(), m.begin(), m.end()) != bytes.end();
+}
+
+// Two nodes linked through a tap, both with `encrypt`.
+struct TappedNodes : TwoNodes {
+    explicit TappedNodes(bool encrypt) : tap(loop, cb.listen_port) {
+        ca.encrypt = encrypt;
+        cb.encrypt = encrypt;
+        ca.peers[0].port = tap.port();  // n0 connects to n1 through the tap
+    }
+    Tap tap;
+};
+
+// Sends marked pages both ways (from buffers and from a file), a marked metadata request and
+// its reply, and a marked volume list; checks that all of it arrived intact.
+void exchange_marked_data(TappedNodes& t) {
+    auto& a = t.a;
+    auto& b = t.b;
+    uint32_t ps = t.ca.limits.page_size;
+    b.answer = [&](coherence::NodeId from, uint64_t id, const wire::MetaRequest&) {
+        wire::MetaReply r;
+        r.code = Code::NotFound;
+        r.message = kMarker;
+        ASSERT_TRUE(b.t->send_meta_reply(from, id, r));
+    };
+    Message put;
+    put.type = MsgType::PutM;
+    put.from = 0;
+    put.to = 1;
+    put.session = 1;
+    put.file = coherence::FileId{1, 9};
+    put.range = coherence::Range{0, 2};
+    put.pages = {std::make_shared<std::vector<std::byte>>(marked(ps)),
+                 std::make_shared<std::vector<std::byte>>(marked(ps))};
+    ASSERT_TRUE(a.t->send(put));
+    std::vector<std::byte> contents = marked(ps + 500);
+    ASSERT_TRUE(b.t->send_from_file(
+        data_s(1, 0, 4, 2), FileSegment{temp_file(contents), 0, contents.size(), ps - 500}));
+    wire::MetaRequest req;
+    req.op = wire::MetaOp::GetAttrPath;
+    req.path = "dir/" + kMarker;
+    ASSERT_TRUE(a.t->send_meta_request(1, 7, req));
+    ASSERT_TRUE(run_until(
+        t.loop, [&] { return b.got.size() == 1 && a.got.size() == 1 && a.replies.size() == 1; }));
+    EXPECT_EQ(*b.got[0].pages[1], marked(ps));
+    EXPECT_EQ(joined(a.got[0]), padded(contents, 2u * ps));
+    EXPECT_EQ(b.requests.at(0).second, req);
+    EXPECT_EQ(a.replies[0].second.message, kMarker);
+}
+
+TEST(Transport, AnEncryptedLinkCarriesEverythingWithNoPlaintextOnTheWire) {
+    TappedNodes t(/*encrypt=*/true);
+    link(t);
+    EXPECT_TRUE(t.a.t->info(1).encrypted);
+    EXPECT_TRUE(t.b.t->info(0).encrypted);
+    EXPECT_TRUE(any_log(t.a, "link to n1 is up (encrypted)"));
+    t.a.t->set_volumes(wire::VolumesMsg{{{"v" + kMarker, 0, false, 1}}});
+    exchange_marked_data(t);
+    ASSERT_TRUE(run_until(t.loop, [&] { return t.b.volumes.size() == 2; }));
+    EXPECT_EQ(t.b.volumes[1].volumes.at(0).name, "v" + kMarker);
+    EXPECT_FALSE(contains_marker(t.tap.upstream)) << "n0 -> n1 leaked plaintext";
+    EXPECT_FALSE(contains_marker(t.tap.downstream)) << "n1 -> n0 leaked plaintext";
+    // No sendfile with encryption: the file's bytes went through the cipher.
+    LinkInfo info = t.b.t->info(0);
+    EXPECT_EQ(info.file_bytes_out, 0u);
+    EXPECT_EQ(info.file_bytes_copied, t.cb.limits.page_size + 500u);
+}
+
+TEST(Transport, WithoutEncryptionTheRelaySeesThePlaintext) {
+    // The control for the test above: the same exchange in the clear shows the marker, so the
+    // tap does see the traffic.
+    TappedNodes t(/*encrypt=*/false);
+    link(t);
+    EXPECT_FALSE(t.a.t->info(1).encrypted);
+    exchange_marked_data(t);
+    EXPECT_TRUE(contains_marker(t.tap.upstream));
+    EXPECT_TRUE(contains_marker(t.tap.downstream));
+    EXPECT_EQ(t.b.t->info(0).file_bytes_out, t.cb.limits.page_size + 500u) << "sendfile";
+}
+
+TEST(Transport, AFlippedCiphertextByteClosesTheLinkWithALogLine) {
+    TappedNodes t(/*encrypt=*/true);
+    // n0 sends its Hello and Response in the clear, then sealed records; flip a byte inside the
+    // first record's ciphertext (n0's volume list).
+    wire::AuthHello hello;
+    hello.node_name = "n0";
+    std::vector<std::byte> frame;
+    ASSERT_TRUE(wire::encode_handshake(hello, wire::Limits{}, frame).is_ok());
+    size_t clear = frame.size();
+    ASSERT_TRUE(wire::encode_handshake(wire::AuthResponse{}, wire::Limits{}, frame).is_ok());
+    clear += frame.size();
+    t.tap.flip_at = clear + 4 + 10;
+    make(t.loop, t.a, t.ca);
+    make(t.loop, t.b, t.cb);
+    ASSERT_TRUE(t.b.t->start().is_ok());
+    ASSERT_TRUE(t.a.t->start().is_ok());
+    ASSERT_TRUE(run_until(t.loop, [&] { return any_log(t.b, "failed authentication"); }))
+        << ::testing::PrintToString(t.b.logs);
+    EXPECT_TRUE(any_log(t.b,
+                        "link to n0 lost: Corrupt: corrupt input (record 0 from n0 failed "
+                        "authentication: it was altered, replayed, reordered or sealed with "
+                        "another key)"))
+        << ::testing::PrintToString(t.b.logs);
+    EXPECT_TRUE(t.b.volumes.empty()) << "nothing of the altered record was delivered";
+    // The relay alters only its first connection: n0 reconnects and the link heals.
+    ASSERT_TRUE(run_until(t.loop, [&] {
+        return t.a.t->info(1).state == LinkState::Up && t.b.t->info(0).state == LinkState::Up &&
+               t.b.volumes.size() == 1;
+    }));
+}
+
+TEST(Transport, NodesThatDisagreeOnEncryptionDoNotLink) {
+    for (bool initiator_encrypts : {true, false}) {
+        SCOPED_TRACE(initiator_encrypts ? "n0 encrypts, n1 does not" : "n1 encrypts, n0 does not");
+        TwoNodes t;
+        t.ca.encrypt = initiator_encrypts;
+        t.cb.encrypt = !initiator_encrypts;
+        make(t.loop, t.a, t.ca);
+        make(t.loop, t.b, t.cb);
+        ASSERT_TRUE(t.b.t->start().is_ok());
+        ASSERT_TRUE(t.a.t->start().is_ok());
+        std::string refusal = initiator_encrypts
+                                  ? "node 'n0' wants an encrypted link, but this node has "
+                                    "encryption off (cluster.encrypt); both ends must agree"
+                                  : "node 'n0' does not encrypt its links, but this node "
+                                    "requires it (cluster.encrypt)";
+        EXPECT_TRUE(run_until(
+            t.loop,
+            [&] {
+                return any_log(t.b, "refused a peer connection: " + refusal) &&
+                       any_log(t.a, "handshake with n1 failed: refused by the peer: " + refusal);
+            }))
+            << ::testing::PrintToString(t.b.logs) << ::testing::PrintToString(t.a.logs);
+        EXPECT_NE(t.a.t->info(1).state, LinkState::Up);
+        EXPECT_NE(t.b.t->info(0).state, LinkState::Up);
+        EXPECT_EQ(t.a.ups + t.b.ups, 0);
+    }
 }
 
 }  // namespace
