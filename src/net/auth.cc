@@ -1,5 +1,8 @@
 #include "net/auth.h"
 
+#include <algorithm>
+#include <cstring>
+
 #include <fmt/format.h>
 #include <sodium.h>
 
@@ -116,6 +119,19 @@ bool ReplayGuard::seen_before(const Nonce& nonce) {
         order_.pop_front();
     }
     return false;
+}
+
+uint64_t cluster_id(const ClusterKey& key, std::vector<std::string> node_names) {
+    std::sort(node_names.begin(), node_names.end());
+    std::string members;
+    for (const auto& n : node_names) {
+        members += n;
+        members += '\n';
+    }
+    Tag t = handshake_tag(key, Role::Acceptor, Nonce{}, Nonce{}, "cluster-id", members);
+    uint64_t h = 0;
+    std::memcpy(&h, t.data(), sizeof h);
+    return h;
 }
 
 }  // namespace vr::net

@@ -15,6 +15,7 @@
 #include <deque>
 #include <set>
 #include <string>
+#include <vector>
 #include <string_view>
 
 #include "base/status.h"
@@ -35,6 +36,11 @@ ClusterKey key_from_secret(std::string_view secret);
 Nonce random_nonce();
 
 enum class Role : uint8_t { Initiator, Acceptor };
+
+// The cluster id a node sends in its Hello: derived from the key (without revealing it) and from
+// the cluster's node names (its own and its peers', in any order), since nodes number each other
+// by their sorted names and must therefore agree on the list.
+uint64_t cluster_id(const ClusterKey& key, std::vector<std::string> node_names);
 
 // The tag a side of the given role must present.
 Tag handshake_tag(const ClusterKey& key,

@@ -1,5 +1,6 @@
 #include "net/transport.h"
 
+#include <algorithm>
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -123,11 +124,11 @@ void Transport::log(const std::string& line) {
 }
 
 uint64_t Transport::cluster_hash() const {
-    // Names the cluster key without revealing it: peers with another key are told so plainly.
-    Tag t = handshake_tag(cfg_.key, Role::Acceptor, Nonce{}, Nonce{}, "cluster-id", "cluster-id");
-    uint64_t h = 0;
-    std::memcpy(&h, t.data(), sizeof h);
-    return h;
+    std::vector<std::string> names{cfg_.self_name};
+    for (const auto& p : cfg_.peers) {
+        names.push_back(p.name);
+    }
+    return cluster_id(cfg_.key, std::move(names));
 }
 
 const PeerSpec* Transport::spec_by_name(const std::string& name) const {
@@ -326,7 +327,8 @@ void Transport::on_pending_frame(uint64_t id, Frame&& f) {
         }
         if (hello->cluster_hash != cluster_hash()) {
             refuse(Code::PermissionDenied,
-                   fmt::format("node '{}' uses another cluster key", hello->node_name));
+                   fmt::format("node '{}' uses another cluster key or node list",
+                               hello->node_name));
             return;
         }
         // Both ends must agree: a node that encrypts never talks to one that does not (and a

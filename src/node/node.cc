@@ -190,6 +190,7 @@ Status Node::start() {
     tc.backoff_max_us = int64_t{cfg_.timeouts.connect_backoff_max_ms} * 1000;
     // Per peer; with the engine's own bound on requests in flight this is rarely reached.
     tc.queued_max_bytes = size_t{16} << 20;
+    tc.encrypt = cfg_.cluster.encrypt;
     tc.delay_us = cfg_.test.delay_us;
     tc.loss_ppm = cfg_.test.loss_ppm;
     net::Transport::Handler h;

@@ -205,6 +205,17 @@ TEST(Transport, WrongKeyUnknownNameAndReplayAreRefused) {
     EXPECT_NE(acceptor.t->info(0).state, LinkState::Up);
     wrong_key.t.reset();
 
+    // The right key but another node list: the two would number the nodes differently.
+    Node other_list;
+    auto cl = config(0, "n0", {{1, "n1", "127.0.0.1", p1}, {2, "n2", "127.0.0.1", free_port()}});
+    cl.listen_port = p0;
+    make(loop, other_list, cl);
+    ASSERT_TRUE(other_list.t->start().is_ok());
+    EXPECT_TRUE(run_until(
+        loop, [&] { return any_log(acceptor, "another cluster key or node list"); }, 2'000'000));
+    EXPECT_NE(acceptor.t->info(0).state, LinkState::Up);
+    other_list.t.reset();
+
     Node stranger;
     auto cs = config(0, "intruder", {{1, "n1", "127.0.0.1", p1}});
     cs.listen_port = free_port();
@@ -216,8 +227,7 @@ TEST(Transport, WrongKeyUnknownNameAndReplayAreRefused) {
 
     // Replay: send the same Hello twice on raw sockets.
     wire::AuthHello h;
-    Tag t = handshake_tag(kKey, Role::Acceptor, Nonce{}, Nonce{}, "cluster-id", "cluster-id");
-    std::memcpy(&h.cluster_hash, t.data(), sizeof h.cluster_hash);
+    h.cluster_hash = cluster_id(kKey, {"n0", "n1"});
     h.nonce = random_nonce();
     h.node_name = "n0";
     std::vector<std::byte> frame;
@@ -482,10 +492,7 @@ TEST(Transport, MetadataRequestsAndRepliesCross) {
 }
 
 uint64_t cluster_hash_of(const ClusterKey& key) {
-    Tag t = handshake_tag(key, Role::Acceptor, Nonce{}, Nonce{}, "cluster-id", "cluster-id");
-    uint64_t h = 0;
-    std::memcpy(&h, t.data(), sizeof h);
-    return h;
+    return cluster_id(key, {"n0", "n1"});
 }
 
 // A peer written by hand on a blocking socket: it runs the initiator's side of the handshake
