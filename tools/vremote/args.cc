@@ -75,6 +75,7 @@ const std::vector<Spec>& specs() {
           {"base-port", "P", "node K listens on 127.0.0.1:P+K (default: free ports from 11041)"},
           {"cache-size", "BYTES", "each node's cache size, e.g. 64MiB (default 256MiB)"},
           {"delay-us", "N", "added to every message between nodes (test knob; default 0)"},
+          {"encrypt", "on|off", "seal every link with ChaCha20-Poly1305 (default off)"},
           {"vremoted", "PATH", "the daemon to start (default: next to vremote, else in PATH)"},
           {"wait", "SECONDS", "how long to wait for every link to come up (default 30)"}},
          "start a local test cluster of N nodes",
@@ -366,6 +367,14 @@ Result<Command> parse_args(std::span<const std::string_view> args) {
     }
     cmd.cache_size = size_of("cache-size");
     cmd.delay_us = number_of("delay-us", 0, 1'000'000).value_or(0);
+    if (values.contains("encrypt")) {
+        std::string e = text_of("encrypt");
+        if (e != "on" && e != "off" && bad.is_ok()) {
+            bad = usage_error(spec, fmt::format("{}: --encrypt is on or off, not \"{}\"",
+                                                spec->name, e));
+        }
+        cmd.encrypt = e == "on";
+    }
     cmd.wait_seconds = number_of("wait", 1, 3600)
                            .value_or(spec->verb == Verb::ClusterDown ? 20 : kDefaultWaitSeconds);
     VR_TRY(bad);

@@ -35,6 +35,7 @@ struct Command {
     std::optional<uint16_t> base_port;   // without it: free ports from kDefaultBasePort + 1
     std::optional<uint64_t> cache_size;  // bytes; the config's default without it
     uint32_t delay_us = 0;
+    bool encrypt = false;
     std::string vremoted;                         // --vremoted: the daemon binary to start
     uint32_t wait_seconds = kDefaultWaitSeconds;  // up: for links, down: for exits
 };

@@ -396,6 +396,7 @@ config::NodeConfig cluster_node_config(const std::string& dir,
         c.cache.size_bytes = *cmd.cache_size;
     }
     c.test.delay_us = cmd.delay_us;
+    c.cluster.encrypt = cmd.encrypt;
     return c;
 }
 
