@@ -583,6 +583,13 @@ std::vector<VolumeRef> Node::volumes() const {
 }
 
 void Node::meta(NodeId home, wire::MetaRequest req, MetaCb cb) {
+    // Every answer that carries a regular file's attributes refreshes this node's size hint.
+    cb = [this, home, cb = std::move(cb)](wire::MetaReply r) {
+        if (r.code == Code::Ok && r.attr && r.attr->type == wire::MetaType::Regular) {
+            note_size(FileId{home, r.attr->ino}, r.attr->size);
+        }
+        cb(std::move(r));
+    };
     if (home == self_) {
         exec_meta(self_, std::move(req), std::move(cb));
         return;
@@ -601,64 +608,124 @@ void Node::meta(NodeId home, wire::MetaRequest req, MetaCb cb) {
     rpcs_.emplace(id, Rpc{home, now() + int64_t{cfg_.timeouts.request_ms} * 1000, std::move(cb)});
 }
 
+void Node::note_size(FileId file, uint64_t size) {
+    if (size_hints_.size() >= kSizeHintsMax && !size_hints_.count(file)) {
+        size_hints_.clear();  // hints only save fetches; losing them costs one round trip
+    }
+    size_hints_[file] = size;
+}
+
+void Node::engine_read(FileId file,
+                       Range range,
+                       coherence::ReadMode mode,
+                       std::function<void(Result<std::vector<PageBuf>>)> cb) {
+    uint64_t req_id = new_req();
+    reads_[req_id] = [cb = std::move(cb)](Result<ReadResult> r) {
+        if (!r.is_ok()) {
+            cb(r.status());
+        } else {
+            cb(std::move(r.value().pages));
+        }
+    };
+    engine_.read(req_id, file, range, mode, now());
+    drain();
+}
+
 void Node::read(FileId file, uint64_t offset, uint64_t length, coherence::ReadMode mode, ReadCb cb) {
     ++counters_->reads;
     if (length == 0 || offset > wire::kMaxFileBytes || length > wire::kMaxFileBytes - offset) {
         cb(Status(Code::InvalidArgument, "bad read range"));
         return;
     }
-    // The size and the pages are asked for together; both travel on the same FIFO link, so the
-    // size the home reports is at least that of every write that completed before this read.
+    // The size comes from the home (GetAttr) and the pages from the engine. When this node has
+    // a size hint, both are asked for at once, on the same FIFO link, and the pages fetched are
+    // those below the hinted size; if the home then reports a larger size, the rest is fetched
+    // after. Without a hint the size is asked first. Either way the size the home reports is at
+    // least that of every write that completed before this read began.
     struct Join {
-        int pending = 2;
+        int pending = 0;
         Status st;
         uint64_t size = 0;
-        ReadResult data;
+        std::vector<PageBuf> pages;
+        PageIndex covered_end = 0;  // pages [first, covered_end) are in `pages`
         ReadCb cb;
     };
     auto j = std::make_shared<Join>();
     j->cb = std::move(cb);
-    auto finish = [this, j, offset, length] {
-        if (--j->pending != 0) {
-            return;
-        }
+    const PageIndex first = offset / page_size_;
+    j->covered_end = first;
+    auto pages_until = [this](uint64_t byte_end) { return (byte_end + page_size_ - 1) / page_size_; };
+    auto complete = [this, j, offset, length]() {
         if (!j->st.is_ok()) {
             ++counters_->request_errors;
             j->cb(j->st);
             return;
         }
-        uint64_t in_page = offset % page_size_;
         uint64_t avail = j->size > offset ? j->size - offset : 0;
-        j->data.offset = in_page;
-        j->data.length = std::min(length, avail);
-        j->cb(std::move(j->data));
+        ReadResult r;
+        r.length = std::min(length, avail);
+        r.offset = offset % page_size_;
+        r.pages = r.length == 0 ? std::vector<PageBuf>{} : std::move(j->pages);
+        j->cb(std::move(r));
     };
+    // Once the size is known and the first fetch (if any) is in: fetch what is still missing.
+    auto finish = [this, j, file, mode, offset, length, pages_until, complete]() {
+        if (--j->pending != 0) {
+            return;
+        }
+        if (!j->st.is_ok()) {
+            complete();
+            return;
+        }
+        PageIndex need_end = pages_until(std::min(offset + length, j->size));
+        if (need_end <= j->covered_end) {
+            complete();
+            return;
+        }
+        Range rest{j->covered_end, need_end - j->covered_end};
+        engine_read(file, rest, mode, [j, complete](Result<std::vector<PageBuf>> r) {
+            if (!r.is_ok()) {
+                j->st = r.status();
+            } else {
+                for (auto& p : r.value()) {
+                    j->pages.push_back(std::move(p));
+                }
+            }
+            complete();
+        });
+    };
+    auto hint = size_hints_.find(file);
+    bool prefetch = hint != size_hints_.end() && hint->second > offset;
+    // Both parts are counted before either starts: either may complete at once.
+    j->pending = prefetch ? 2 : 1;
+    if (prefetch) {
+        PageIndex end = pages_until(std::min(offset + length, hint->second));
+        j->covered_end = end;
+        engine_read(file, Range{first, end - first}, mode,
+                    [j, finish](Result<std::vector<PageBuf>> r) {
+                        if (!r.is_ok()) {
+                            if (j->st.is_ok()) {
+                                j->st = r.status();
+                            }
+                        } else {
+                            j->pages = std::move(r.value());
+                        }
+                        finish();
+                    });
+    }
     wire::MetaRequest req;
     req.op = wire::MetaOp::GetAttr;
     req.ino = file.ino;
     meta(file.home, req, [j, finish](wire::MetaReply r) {
         if (r.code != Code::Ok) {
-            j->st = Status(r.code, r.message);
+            if (j->st.is_ok()) {
+                j->st = Status(r.code, r.message);
+            }
         } else if (r.attr) {
             j->size = r.attr->size;
         }
         finish();
     });
-    uint64_t req_id = new_req();
-    reads_[req_id] = [j, finish](Result<ReadResult> r) {
-        if (!r.is_ok()) {
-            if (j->st.is_ok()) {
-                j->st = r.status();
-            }
-        } else {
-            j->data = std::move(r.value());
-        }
-        finish();
-    };
-    PageIndex first = offset / page_size_;
-    PageIndex last = (offset + length - 1) / page_size_;
-    engine_.read(req_id, file, Range{first, last - first + 1}, mode, now());
-    drain();
 }
 
 void Node::write(FileId file, uint64_t offset, std::vector<std::byte> data, DoneCb cb) {

@@ -139,6 +139,11 @@ class Node {
     void on_meta_request(coherence::NodeId peer, uint64_t id, wire::MetaRequest req);
     void on_meta_reply(coherence::NodeId peer, uint64_t id, wire::MetaReply reply);
     void fail_rpcs(coherence::NodeId peer, const Status& why);
+    void note_size(coherence::FileId file, uint64_t size);
+    void engine_read(coherence::FileId file,
+                     coherence::Range range,
+                     coherence::ReadMode mode,
+                     std::function<void(Result<std::vector<coherence::PageBuf>>)> cb);
 
     // Home side.
     void exec_meta(coherence::NodeId from, wire::MetaRequest req, MetaCb cb);
@@ -171,6 +176,10 @@ class Node {
     std::map<uint64_t, Rpc> rpcs_;
     // Files being truncated at this home: requests that must wait for the truncation.
     std::map<uint64_t, std::vector<std::function<void()>>> truncating_;
+    // The last size each file was known to have: reads fetch only the pages below it, and
+    // whatever the home's answer shows is missing right after (see read()).
+    static constexpr size_t kSizeHintsMax = 65536;
+    std::map<coherence::FileId, uint64_t> size_hints_;
     uint64_t tick_timer_ = 0;
     bool stopping_ = false;
     std::unique_ptr<Counters> counters_;
