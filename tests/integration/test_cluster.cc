@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -18,6 +19,8 @@
 #include <algorithm>
 
 #include "client/session.h"
+#include "mounts.h"
+#include "netns.h"
 #include "wire/client.h"
 
 extern char** environ;
@@ -142,14 +145,23 @@ CommandResult run_command(const std::vector<std::string>& argv,
     return res;
 }
 
-TestCluster::TestCluster(int nodes, std::vector<std::string> extra) : nodes_(nodes) {
+TestCluster::TestCluster(int nodes, std::vector<std::string> extra)
+    : TestCluster(nodes, ClusterOptions{std::move(extra), false, false}) {}
+
+TestCluster::TestCluster(int nodes, ClusterOptions options) : nodes_(nodes) {
     char tmpl[] = "/tmp/vr-itest-XXXXXX";
     char* d = ::mkdtemp(tmpl);
     dir_ = d != nullptr ? d : "/tmp/vr-itest-failed";
     std::vector<std::string> argv{bin_dir() + "/vremote", "cluster", "up", "--nodes",
                                   std::to_string(nodes), "--dir", dir_};
+    const std::vector<std::string>& extra = options.extra;
     argv.insert(argv.end(), extra.begin(), extra.end());
-    if (std::find(extra.begin(), extra.end(), "--base-port") == extra.end()) {
+    if (!options.mount) {
+        argv.push_back("--no-mount");
+    }
+    if (options.netns) {
+        argv.push_back("--netns");
+    } else if (std::find(extra.begin(), extra.end(), "--base-port") == extra.end()) {
         // Ports of their own: daemons of an earlier run that crashed (and so never ran cluster
         // down) may still be dialling their old peers' ports.
         std::random_device rd;
@@ -159,6 +171,9 @@ TestCluster::TestCluster(int nodes, std::vector<std::string> extra) : nodes_(nod
     CommandResult r = run_command(argv, {}, 90);
     up_output_ = r.out + r.err;
     up_ = r.exit_code == 0;
+    if (auto plan = cli::load_netns_record(dir_); plan.is_ok()) {
+        namespaces_ = plan.value().namespaces();
+    }
 }
 
 TestCluster::~TestCluster() {
@@ -170,10 +185,33 @@ TestCluster::~TestCluster() {
             ::kill(p, SIGKILL);
         }
     }
+    // Nor any mount (remove_all would walk into it) or namespace of the cluster.
+    cli::detach_node_mounts(dir_, nullptr).ignore();
+    if (auto plan = cli::load_netns_record(dir_); plan.is_ok()) {
+        cli::netns_destroy(plan.value(), nullptr).ignore();
+    }
     if (std::getenv("VR_KEEP_CLUSTER") == nullptr) {
         std::error_code ec;
         fs::remove_all(dir_, ec);
     }
+}
+
+std::string TestCluster::netns_of(int k) const {
+    return netns() ? namespaces_[static_cast<size_t>(k)] : "";
+}
+
+bool TestCluster::link(int k, bool up, std::string* why) {
+    CommandResult r = run_command({bin_dir() + "/vremote", "cluster", "link", "--dir", dir_,
+                                   "--node", std::to_string(k), up ? "up" : "down"},
+                                  {}, 30);
+    if (r.exit_code != 0 && why != nullptr) {
+        *why = r.out + r.err;
+    }
+    return r.exit_code == 0;
+}
+
+CommandResult TestCluster::down() {
+    return run_command({bin_dir() + "/vremote", "cluster", "down", "--dir", dir_}, {}, 60);
 }
 
 std::string TestCluster::config(int k) const {
@@ -225,9 +263,23 @@ bool TestCluster::kill_node(int k) {
 bool TestCluster::restart_node(int k, std::string* why) {
     std::string logpath = dir_ + "/" + name(k) + "/vremoted.log";
     std::string pidpath = dir_ + "/" + name(k) + "/vremoted.pid";
+    // In its network namespace, as `cluster up` started it.
+    int netns_fd = -1;
+    if (netns()) {
+        netns_fd = ::open(("/run/netns/" + netns_of(k)).c_str(), O_RDONLY | O_CLOEXEC);
+        if (netns_fd < 0) {
+            if (why != nullptr) {
+                *why = "cannot open the namespace of " + name(k) + ": " + std::strerror(errno);
+            }
+            return false;
+        }
+    }
     pid_t child = ::fork();
     if (child == 0) {
         ::setsid();
+        if (netns_fd >= 0 && ::setns(netns_fd, CLONE_NEWNET) != 0) {
+            ::_exit(126);
+        }
         int fd = ::open(logpath.c_str(), O_WRONLY | O_APPEND | O_CREAT, 0644);
         int nul = ::open("/dev/null", O_RDONLY);
         ::dup2(nul, 0);
@@ -237,6 +289,9 @@ bool TestCluster::restart_node(int k, std::string* why) {
         std::string cfg = config(k);
         ::execl(bin.c_str(), bin.c_str(), "--config", cfg.c_str(), nullptr);
         ::_exit(127);
+    }
+    if (netns_fd >= 0) {
+        ::close(netns_fd);
     }
     {
         std::ofstream pf(pidpath, std::ios::trunc);

@@ -2,7 +2,8 @@
 // down with the user-facing commands (`vremote cluster up` / `cluster down`), so the tests
 // exercise exactly what users run. Each cluster lives in a fresh temporary directory; node nK
 // has DIR/nK/vremote.toml, DIR/nK/export (volume nK), DIR/nK/vremoted.log and
-// DIR/nK/vremoted.pid.
+// DIR/nK/vremoted.pid. With netns, each node runs in a network namespace of its own
+// (docs/cluster.md); DIR/netns records them.
 #pragma once
 
 #include <sys/types.h>
@@ -26,11 +27,23 @@ CommandResult run_command(const std::vector<std::string>& argv,
                           const std::string& input = {},
                           int timeout_s = 60);
 
+struct ClusterOptions {
+    // Appended to `vremote cluster up`. First, so that TestCluster(3, {"--encrypt", "on"}) can
+    // only mean the other constructor.
+    std::vector<std::string> extra = {};
+    bool netns = false;  // `cluster up --netns`: each node in its own network namespace
+    bool mount = false;  // mount each node at DIR/nK/mnt (FUSE); without it --no-mount
+};
+
 class TestCluster {
   public:
     // `extra` is appended to `vremote cluster up` (e.g. {"--delay-us", "100"}).
     explicit TestCluster(int nodes, std::vector<std::string> extra = {});
-    ~TestCluster();  // cluster down, then removes the directory (kept if VR_KEEP_CLUSTER is set)
+    TestCluster(int nodes, ClusterOptions options);
+    // cluster down, then (should that have failed) detaches what is still mounted under the
+    // directory and deletes the network namespaces it recorded, then removes the directory (kept
+    // if VR_KEEP_CLUSTER is set).
+    ~TestCluster();
     TestCluster(const TestCluster&) = delete;
     TestCluster& operator=(const TestCluster&) = delete;
 
@@ -55,11 +68,22 @@ class TestCluster {
     // ("up", "down", ...): returns the milliseconds it took, or -1.
     int64_t wait_link(int observer, int peer, const std::string& state, int64_t timeout_ms);
 
+    // netns clusters: `vremote cluster link --dir DIR --node k up|down`. False with the command's
+    // output in *why on failure.
+    bool link(int k, bool up, std::string* why = nullptr);
+    // `vremote cluster down --dir DIR` now (the destructor runs it again, harmlessly).
+    CommandResult down();
+    bool netns() const { return !namespaces_.empty(); }
+    // The network namespaces `cluster up` recorded (the bridge's first; empty without netns).
+    const std::vector<std::string>& namespaces() const { return namespaces_; }
+    std::string netns_of(int k) const;  // node k's namespace; "" without netns
+
   private:
     int nodes_;
     std::string dir_;
     bool up_ = false;
     std::string up_output_;
+    std::vector<std::string> namespaces_;
 };
 
 }  // namespace vr::itest

@@ -9,6 +9,7 @@
 
 #include "client/endpoint.h"
 #include "config/values.h"
+#include "netns.h"
 
 namespace vr::cli {
 
@@ -22,8 +23,8 @@ struct Option {
 
 struct Spec {
     Verb verb;
-    std::string_view name;  // "get", "cluster up"
-    bool takes_path;
+    std::string_view name;     // "get", "cluster up"
+    std::string_view operand;  // the one positional argument in usage ("VOLUME/PATH"); or none
     std::vector<Option> options;
     std::string_view summary;
     std::string_view details;
@@ -38,7 +39,7 @@ const std::vector<Spec>& specs() {
     static const std::vector<Spec> kSpecs = {
         {Verb::Get,
          "get",
-         true,
+         "VOLUME/PATH",
          {{"offset", "N", "start at byte N (default 0)"},
           {"length", "N", "at most N bytes (default: to the end of the file)"},
           kConfig},
@@ -46,16 +47,16 @@ const std::vector<Spec>& specs() {
          "Reads in 1 MiB chunks, so any file size streams in constant memory."},
         {Verb::Put,
          "put",
-         true,
+         "VOLUME/PATH",
          {{"offset", "N", "write at byte N (default 0)"}, kConfig},
          "write stdin into a file, creating it if missing",
          "The file is not truncated: bytes beyond what stdin covers stay. Run `vremote sync` to "
          "make the data durable on the file's home node."},
-        {Verb::Sync, "sync", true, {kConfig}, "make a file's completed writes durable (fsync)", ""},
-        {Verb::Status, "status", false, {kConfig}, "this node's view of the cluster's links", ""},
+        {Verb::Sync, "sync", "VOLUME/PATH", {kConfig}, "make a file's completed writes durable (fsync)", ""},
+        {Verb::Status, "status", "", {kConfig}, "this node's view of the cluster's links", ""},
         {Verb::Pages,
          "pages",
-         true,
+         "VOLUME/PATH",
          {kConfig},
          "the state of each page of a file on this node",
          "M: modified here (the only copy that may be written), S: shared (a clean copy), "
@@ -63,47 +64,76 @@ const std::vector<Spec>& specs() {
          "to 256 pages) or the runs of equal states."},
         {Verb::Stats,
          "stats",
-         false,
+         "",
          {kConfig},
          "this node's counters, one `name value` a line",
          ""},
         {Verb::ClusterUp,
          "cluster up",
-         false,
+         "",
          {{"nodes", "N", "number of nodes, 1-64 (required)"},
           {"dir", "DIR", "where the cluster lives (required)"},
           {"base-port", "P", "node K listens on 127.0.0.1:P+K (default: free ports from 11041)"},
           {"cache-size", "BYTES", "each node's cache size, e.g. 64MiB (default 256MiB)"},
           {"delay-us", "N", "added to every message between nodes (test knob; default 0)"},
           {"encrypt", "on|off", "seal every link with ChaCha20-Poly1305 (default off)"},
+          {"no-mount", "", "do not mount the cluster at DIR/nK/mnt (no FUSE)"},
+          {"netns",
+           "",
+           "run each node in a network namespace of its own, on a bridge, listening on "
+           "10.77.X.K:1104 (needs root; see docs/cluster.md)"},
           {"vremoted", "PATH", "the daemon to start (default: next to vremote, else in PATH)"},
-          {"wait", "SECONDS", "how long to wait for every link to come up (default 30)"}},
+          {"wait",
+           "SECONDS",
+           "how long to wait for every link and mount to come up (default 30)"}},
          "start a local test cluster of N nodes",
          "Writes DIR/secret and, for each node nK, DIR/nK/vremote.toml, DIR/nK/export/ (the "
-         "export of volume nK) and DIR/nK/data/; starts `vremoted --config DIR/nK/vremote.toml` "
-         "(log DIR/nK/vremoted.log, pid DIR/nK/vremoted.pid) and waits until every node sees "
-         "every other one up. Refuses a DIR that holds a running cluster."},
+         "export of volume nK), DIR/nK/data/ and DIR/nK/mnt/ (its mount point); starts "
+         "`vremoted --config DIR/nK/vremote.toml` (log DIR/nK/vremoted.log, pid "
+         "DIR/nK/vremoted.pid) and waits until every node sees every other one up and every "
+         "node's mount is live. With --netns, DIR/netns records the namespaces it creates. "
+         "Refuses a DIR that holds a running cluster."},
         {Verb::ClusterDown,
          "cluster down",
-         false,
+         "",
          {{"dir", "DIR", "the cluster's directory (required)"},
           {"wait", "SECONDS", "how long to wait for the daemons to exit (default 20)"}},
          "stop a local test cluster",
-         "Sends SIGTERM to every node (each writes back its modified pages and exits), waits, "
-         "then kills those still running with SIGKILL."},
+         "Sends SIGTERM to every node (each unmounts, writes back its modified pages and "
+         "exits), waits, then kills those still running with SIGKILL. Then detaches any mount "
+         "left at DIR/nK/mnt (a crashed daemon's) and deletes the network namespaces recorded in "
+         "DIR/netns: the bridge and veths go with them."},
+        {Verb::ClusterLink,
+         "cluster link",
+         "up|down",
+         {{"dir", "DIR", "the cluster's directory (required)"},
+          {"node", "K", "the node whose link to change (required)"}},
+         "cut or restore a node's link (--netns clusters)",
+         "Sets node K's veth down or up inside its namespace: while down, no packet reaches or "
+         "leaves the node; its daemon keeps running."},
+        {Verb::ClusterShape,
+         "cluster shape",
+         "",
+         {{"dir", "DIR", "the cluster's directory (required)"},
+          {"node", "K", "the node whose link to shape (required)"},
+          {"rate", "R", "e.g. 100mbit or 1gbit (bit, kbit, mbit, gbit), or off (required)"}},
+         "limit a node's link bandwidth (--netns clusters)",
+         "A tc tbf qdisc on both ends of node K's veth, so that each direction is limited to "
+         "R; `--rate off` removes it. This kernel has no netem: delay is --delay-us."},
     };
     return kSpecs;
 }
 
 std::string usage_line(const Spec& s) {
     std::string line = fmt::format("usage: vremote {}", s.name);
-    if (s.takes_path) {
-        line += " VOLUME/PATH";
+    if (!s.operand.empty()) {
+        line += fmt::format(" {}", s.operand);
     }
     for (const Option& o : s.options) {
         bool required = o.help.find("(required)") != std::string_view::npos;
-        line += required ? fmt::format(" --{} {}", o.name, o.value)
-                         : fmt::format(" [--{} {}]", o.name, o.value);
+        std::string text = o.value.empty() ? fmt::format("--{}", o.name)
+                                           : fmt::format("--{} {}", o.name, o.value);
+        line += required ? " " + text : " [" + text + "]";
     }
     return line;
 }
@@ -143,8 +173,9 @@ std::string help_of(const Spec& s) {
     }
     text += "\n";
     for (const Option& o : s.options) {
-        text += fmt::format(
-            "  --{:<19} {}\n", fmt::format("{} {}", o.name, o.value), wrap(o.help, 24, 24));
+        std::string head = o.value.empty() ? std::string(o.name)
+                                           : fmt::format("{} {}", o.name, o.value);
+        text += fmt::format("  --{:<19} {}\n", head, wrap(o.help, 24, 24));
     }
     text += fmt::format("  --{:<19} {}\n", "help", "show this help");
     return text;
@@ -159,7 +190,7 @@ std::string general_help() {
         "Commands:\n";
     for (const Spec& s : specs()) {
         std::string head(s.name);
-        if (s.takes_path) {
+        if (s.operand == "VOLUME/PATH") {
             head += " VOLUME/PATH";
         }
         text += fmt::format("  {:<26} {}\n", head, s.summary);
@@ -225,10 +256,17 @@ Result<Command> parse_args(std::span<const std::string_view> args) {
     if (name == "cluster") {
         if (args.size() < 2 || args[1] == "--help" || args[1] == "-h") {
             if (args.size() < 2) {
-                return usage_error(nullptr, "cluster: say `cluster up` or `cluster down`");
+                return usage_error(nullptr,
+                                   "cluster: say `cluster up`, `cluster down`, `cluster link` "
+                                   "or `cluster shape`");
             }
-            return help_command(help_of(specs()[specs().size() - 2]) + "\n" +
-                                help_of(specs()[specs().size() - 1]));
+            std::string text;
+            for (const Spec& s : specs()) {
+                if (s.name.starts_with("cluster ")) {
+                    text += (text.empty() ? "" : "\n") + help_of(s);
+                }
+            }
+            return help_command(std::move(text));
         }
         name += " " + std::string(args[1]);
         consumed = 2;
@@ -281,6 +319,13 @@ Result<Command> parse_args(std::span<const std::string_view> args) {
         if (option == nullptr) {
             return usage_error(spec, fmt::format("{}: unknown option --{}", spec->name, key));
         }
+        if (option->value.empty()) {  // a flag
+            if (value.has_value()) {
+                return usage_error(
+                    spec, fmt::format("{}: --{} takes no value", spec->name, key));
+            }
+            value = "";
+        }
         if (!value.has_value()) {
             if (i + 1 == args.size()) {
                 return usage_error(
@@ -297,15 +342,24 @@ Result<Command> parse_args(std::span<const std::string_view> args) {
 
     Command cmd;
     cmd.verb = spec->verb;
-    size_t want = spec->takes_path ? 1 : 0;
+    size_t want = spec->operand.empty() ? 0 : 1;
     if (positional.size() != want) {
         if (want == 1 && positional.empty()) {
-            return usage_error(spec, fmt::format("{}: which file? (VOLUME/PATH)", spec->name));
+            return usage_error(spec,
+                               spec->verb == Verb::ClusterLink
+                                   ? fmt::format("{}: up or down?", spec->name)
+                                   : fmt::format("{}: which file? (VOLUME/PATH)", spec->name));
         }
         return usage_error(
             spec, fmt::format("{}: unexpected argument \"{}\"", spec->name, positional[want]));
     }
-    if (want == 1) {
+    if (spec->verb == Verb::ClusterLink) {
+        if (positional[0] != "up" && positional[0] != "down") {
+            return usage_error(
+                spec, fmt::format("{}: up or down, not \"{}\"", spec->name, positional[0]));
+        }
+        cmd.link_up = positional[0] == "up";
+    } else if (want == 1) {
         cmd.path = std::string(positional[0]);
         if (cmd.path.empty() || cmd.path.find('/') == std::string::npos ||
             cmd.path.starts_with('/')) {
@@ -377,6 +431,21 @@ Result<Command> parse_args(std::span<const std::string_view> args) {
     }
     cmd.wait_seconds = number_of("wait", 1, 3600)
                            .value_or(spec->verb == Verb::ClusterDown ? 20 : kDefaultWaitSeconds);
+    cmd.mount = !values.contains("no-mount");
+    cmd.netns = values.contains("netns");
+    cmd.node = number_of("node", 1, kClusterNodesMax).value_or(0);
+    if (values.contains("rate")) {
+        std::string r = text_of("rate");
+        auto bits = r == "off" ? std::optional<uint64_t>(0) : parse_rate(r);
+        if (!bits.has_value() && bad.is_ok()) {
+            bad = usage_error(spec,
+                              fmt::format("{}: --rate is a number with a unit bit, kbit, mbit or "
+                                          "gbit (from 8kbit to 100gbit), or off; not \"{}\"",
+                                          spec->name,
+                                          r));
+        }
+        cmd.rate_bits = bits.value_or(0);
+    }
     VR_TRY(bad);
     if (values.contains("config") && cmd.config.empty()) {
         return usage_error(spec, fmt::format("{}: --config needs a file name", spec->name));
@@ -385,7 +454,7 @@ Result<Command> parse_args(std::span<const std::string_view> args) {
         return usage_error(spec,
                            fmt::format("{}: --offset is beyond the largest file", spec->name));
     }
-    for (std::string_view required : {"nodes", "dir"}) {
+    for (std::string_view required : {"nodes", "dir", "node", "rate"}) {
         bool listed = false;
         for (const Option& o : spec->options) {
             listed = listed ||
@@ -395,10 +464,17 @@ Result<Command> parse_args(std::span<const std::string_view> args) {
             return usage_error(spec, fmt::format("{}: --{} is required", spec->name, required));
         }
     }
-    if (spec->verb == Verb::ClusterUp || spec->verb == Verb::ClusterDown) {
+    if (spec->name.starts_with("cluster ")) {
         if (cmd.dir.empty()) {
             return usage_error(spec, fmt::format("{}: --dir needs a directory", spec->name));
         }
+    }
+    if (cmd.netns && cmd.base_port.has_value()) {
+        return usage_error(spec,
+                           fmt::format("{}: --base-port does not go with --netns (each node "
+                                       "listens on port {} of its own address)",
+                                       spec->name,
+                                       kNetnsPort));
     }
     if (cmd.base_port.has_value() && *cmd.base_port + cmd.nodes > UINT16_MAX) {
         return usage_error(spec,

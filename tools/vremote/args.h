@@ -13,7 +13,19 @@
 
 namespace vr::cli {
 
-enum class Verb : uint8_t { Help, Get, Put, Sync, Status, Pages, Stats, ClusterUp, ClusterDown };
+enum class Verb : uint8_t {
+    Help,
+    Get,
+    Put,
+    Sync,
+    Status,
+    Pages,
+    Stats,
+    ClusterUp,
+    ClusterDown,
+    ClusterLink,
+    ClusterShape,
+};
 
 inline constexpr uint32_t kClusterNodesMax = 64;
 inline constexpr uint16_t kDefaultBasePort = 11040;  // node K listens on base + K
@@ -29,7 +41,7 @@ struct Command {
     uint64_t offset = 0;
     std::optional<uint64_t> length;  // get: to the end of the file without it
 
-    // cluster up, cluster down
+    // cluster up, down, link, shape
     std::string dir;
     uint32_t nodes = 0;
     std::optional<uint16_t> base_port;   // without it: free ports from kDefaultBasePort + 1
@@ -37,7 +49,14 @@ struct Command {
     uint32_t delay_us = 0;
     bool encrypt = false;
     std::string vremoted;                         // --vremoted: the daemon binary to start
-    uint32_t wait_seconds = kDefaultWaitSeconds;  // up: for links, down: for exits
+    uint32_t wait_seconds = kDefaultWaitSeconds;  // up: for links and mounts, down: for exits
+    bool mount = true;    // up: node nK mounts the cluster at DIR/nK/mnt (--no-mount: not)
+    bool netns = false;   // up: every node in its own network namespace (--netns)
+
+    // cluster link, cluster shape
+    uint32_t node = 0;     // --node K
+    bool link_up = true;   // link: the operand, up or down
+    uint64_t rate_bits = 0;  // shape: --rate in bits per second; 0 for `--rate off`
 };
 
 // Parses argv[1..] (the program name excluded).

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -26,6 +27,8 @@
 #include "client/session.h"
 #include "config/files.h"
 #include "config/values.h"
+#include "mounts.h"
+#include "netns.h"
 
 namespace vr::cli {
 
@@ -45,6 +48,8 @@ struct Node {
     std::string config;    // DIR/nK/vremote.toml
     std::string pid_file;  // DIR/nK/vremoted.pid
     std::string log;       // DIR/nK/vremoted.log
+    std::string mnt;       // DIR/nK/mnt
+    std::string netns;     // the network namespace it runs in; empty: the caller's
     pid_t pid = -1;
     bool child = false;  // started by this process (waitpid works)
 };
@@ -57,6 +62,7 @@ Node node_at(const std::string& dir, uint32_t k) {
     n.config = n.dir + "/vremote.toml";
     n.pid_file = n.dir + "/vremoted.pid";
     n.log = n.dir + "/vremoted.log";
+    n.mnt = n.dir + "/mnt";
     return n;
 }
 
@@ -301,11 +307,26 @@ Status write_secret(const std::string& path) {
     return write_file_atomically(path, secret, 0600);
 }
 
-// Starts `daemon --config node.config` in its own session, output appended to node.log.
+// Starts `daemon --config node.config` in its own session, output appended to node.log; in the
+// network namespace n.netns if there is one (setns(2) in the child: only the network namespace
+// changes, so the daemon's client socket and mount stay where the caller sees them, which
+// `ip netns exec` with its private mount namespace would not allow).
 Status start(Node& n, const std::string& daemon) {
+    int netns_fd = -1;
+    if (!n.netns.empty()) {
+        std::string path = "/run/netns/" + n.netns;
+        netns_fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (netns_fd < 0) {
+            return Status(Code::IoError, fmt::format("{}: {}", path, std::strerror(errno)));
+        }
+    }
     int log = ::open(n.log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (log < 0) {
-        return Status(Code::IoError, fmt::format("{}: {}", n.log, std::strerror(errno)));
+        int e = errno;
+        if (netns_fd >= 0) {
+            ::close(netns_fd);
+        }
+        return Status(Code::IoError, fmt::format("{}: {}", n.log, std::strerror(e)));
     }
     time_t now = ::time(nullptr);
     char when[64] = "?";
@@ -313,8 +334,12 @@ Status start(Node& n, const std::string& daemon) {
     if (::localtime_r(&now, &local) != nullptr) {
         ::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &local);
     }
-    (void)write_all(
-        log, fmt::format("=== vremote cluster up, {}: {} --config {}\n", when, daemon, n.config));
+    (void)write_all(log,
+                    fmt::format("=== vremote cluster up, {}: {} --config {}{}\n",
+                                when,
+                                daemon,
+                                n.config,
+                                n.netns.empty() ? "" : " (network namespace " + n.netns + ")"));
     // Everything the child needs is prepared before fork: after it, only async-signal-safe calls.
     std::string config_flag = "--config";
     std::vector<char*> argv = {const_cast<char*>(daemon.c_str()),
@@ -322,14 +347,28 @@ Status start(Node& n, const std::string& daemon) {
                                const_cast<char*>(n.config.c_str()),
                                nullptr};
     std::string exec_failed = fmt::format("vremote: cannot execute {}: ", daemon);
+    std::string setns_failed = fmt::format("vremote: cannot enter network namespace {}: ", n.netns);
     pid_t pid = ::fork();
     if (pid < 0) {
         int e = errno;
         ::close(log);
+        if (netns_fd >= 0) {
+            ::close(netns_fd);
+        }
         return Status(Code::IoError, fmt::format("fork: {}", std::strerror(e)));
     }
     if (pid == 0) {
         ::setsid();
+        if (netns_fd >= 0 && ::setns(netns_fd, CLONE_NEWNET) != 0) {
+            int e = errno;
+            ::dup2(log, 2);
+            ssize_t ignored = ::write(2, setns_failed.data(), setns_failed.size());
+            const char* why = ::strerror(e);
+            ignored = ::write(2, why, ::strlen(why));
+            ignored = ::write(2, "\n", 1);
+            (void)ignored;
+            ::_exit(126);
+        }
         int null = ::open("/dev/null", O_RDONLY);
         if (null >= 0) {
             ::dup2(null, 0);
@@ -349,6 +388,9 @@ Status start(Node& n, const std::string& daemon) {
         ::_exit(127);
     }
     ::close(log);
+    if (netns_fd >= 0) {
+        ::close(netns_fd);
+    }
     n.pid = pid;
     n.child = true;
     return write_file_atomically(n.pid_file, fmt::format("{}\n", pid), 0644);
@@ -377,18 +419,21 @@ std::string node_report(const Node& n, const std::string& problem) {
 
 config::NodeConfig cluster_node_config(const std::string& dir,
                                        uint32_t k,
-                                       const std::vector<uint16_t>& ports,
+                                       const std::vector<config::Address>& listen,
                                        const Command& cmd) {
     Node self = node_at(dir, k);
     config::NodeConfig c;
     c.node.name = self.name;
-    c.node.listen = config::Address{"127.0.0.1", ports[k - 1]};
+    c.node.listen = listen[k - 1];
     c.node.data_dir = self.dir + "/data";
     c.node.client_socket = c.node.data_dir + "/vremoted.sock";
+    if (cmd.mount) {
+        c.node.mount = self.mnt;
+    }
     c.cluster.secret_file = dir + "/secret";
-    for (uint32_t j = 1; j <= ports.size(); ++j) {
+    for (uint32_t j = 1; j <= listen.size(); ++j) {
         if (j != k) {
-            c.peers.push_back(config::Peer{fmt::format("n{}", j), {"127.0.0.1", ports[j - 1]}});
+            c.peers.push_back(config::Peer{fmt::format("n{}", j), listen[j - 1]});
         }
     }
     c.exports.push_back(config::Export{self.name, self.dir + "/export", false});
@@ -398,6 +443,14 @@ config::NodeConfig cluster_node_config(const std::string& dir,
     c.test.delay_us = cmd.delay_us;
     c.cluster.encrypt = cmd.encrypt;
     return c;
+}
+
+std::vector<config::Address> loopback_addresses(const std::vector<uint16_t>& ports) {
+    std::vector<config::Address> out;
+    for (uint16_t p : ports) {
+        out.push_back(config::Address{"127.0.0.1", p});
+    }
+    return out;
 }
 
 bool all_links_up(const std::vector<wire::NodeStatus>& nodes,
@@ -441,7 +494,144 @@ std::string tail_of_file(const std::string& path, size_t lines) {
     return at == std::string::npos ? text : text.substr(at == 0 ? 0 : at + 1);
 }
 
+
+namespace {
+
+void warn(const Io& io, std::string_view who, std::string_view text) {
+    (void)write_all(io.err, fmt::format("vremote: {}: warning: {}\n", who, text));
+}
+
+std::string join(const std::vector<std::string>& items, std::string_view sep = ", ") {
+    std::string out;
+    for (const std::string& i : items) {
+        out += (out.empty() ? "" : std::string(sep)) + i;
+    }
+    return out;
+}
+
+// Detaches the mounts left at DIR/nK/mnt, each with a warning; false (after saying why) if one
+// could not be detached.
+bool detach_leftover_mounts(const std::string& dir, const Io& io, std::string_view who) {
+    std::vector<std::string> notes;
+    Status s = detach_node_mounts(dir, &notes);
+    for (const std::string& n : notes) {
+        warn(io,
+             who,
+             fmt::format("{} was still mounted (its daemon did not unmount it: crashed or "
+                         "killed); detached it lazily",
+                         n));
+    }
+    if (!s.is_ok()) {
+        (void)write_all(io.err, fmt::format("vremote: {}: {}\n", who, s.context()));
+    }
+    return s.is_ok();
+}
+
+// Deletes the namespaces DIR/netns records, then the record. `loud`: say what was deleted on
+// stdout (cluster down), else as a warning (leftovers found by cluster up). False (after saying
+// why) if something is left; a missing record is nothing to do.
+bool remove_recorded_netns(const std::string& dir, const Io& io, std::string_view who, bool loud) {
+    auto plan = load_netns_record(dir);
+    if (!plan.is_ok()) {
+        if (plan.status().code() == Code::NotFound) {
+            return true;
+        }
+        (void)write_all(io.err,
+                        fmt::format("vremote: {}: {}; delete the vr-* namespaces it meant by hand "
+                                    "(ip netns del NAME), then the file\n",
+                                    who,
+                                    plan.status().context()));
+        return false;
+    }
+    std::vector<std::string> removed;
+    Status s = netns_destroy(plan.value(), &removed);
+    if (!removed.empty()) {
+        std::string text =
+            fmt::format("deleted network namespaces {} (with their veths and the bridge {})",
+                        join(removed),
+                        plan.value().bridge);
+        if (loud) {
+            (void)write_all(io.out, text + "\n");
+        } else {
+            warn(io, who, "an earlier cluster here was not taken down: " + text);
+        }
+    }
+    if (!s.is_ok()) {
+        (void)write_all(io.err, fmt::format("vremote: {}: {}\n", who, s.context()));
+        return false;
+    }
+    std::error_code ec;
+    fs::remove(fmt::format("{}/{}", dir, kNetnsRecord), ec);
+    return true;
+}
+
+std::string rate_text(uint64_t bits) {
+    for (auto [scale, unit] : {std::pair<uint64_t, const char*>{1'000'000'000, "gbit"},
+                               {1'000'000, "mbit"},
+                               {1'000, "kbit"}}) {
+        if (bits % scale == 0) {
+            return fmt::format("{}{}", bits / scale, unit);
+        }
+    }
+    return fmt::format("{}bit", bits);
+}
+
+// The canonical form of an existing cluster directory, or "" after printing why not.
+std::string existing_dir(const Command& cmd, const Io& io, std::string_view who) {
+    std::error_code ec;
+    if (!fs::is_directory(cmd.dir, ec)) {
+        (void)fail(io, fmt::format("{}: {} is not a directory", who, cmd.dir));
+        return "";
+    }
+    std::string dir = fs::canonical(cmd.dir, ec).string();
+    if (ec) {
+        (void)fail(io, fmt::format("{}: {}: {}", who, cmd.dir, ec.message()));
+        return "";
+    }
+    return dir;
+}
+
+// The netns plan of the cluster in `dir` and its node cmd.node, or nullopt after printing why.
+std::optional<std::pair<NetnsPlan, NetnsNode>> netns_node(const std::string& dir,
+                                                          const Command& cmd,
+                                                          const Io& io,
+                                                          std::string_view who) {
+    auto plan = load_netns_record(dir);
+    if (!plan.is_ok()) {
+        (void)fail(io,
+                   plan.status().code() == Code::NotFound
+                       ? fmt::format("{}: {} holds no --netns cluster (there is no {}/{})",
+                                     who,
+                                     dir,
+                                     dir,
+                                     kNetnsRecord)
+                       : fmt::format("{}: {}", who, plan.status().context()));
+        return std::nullopt;
+    }
+    const NetnsNode* node = plan.value().node(cmd.node);
+    if (node == nullptr) {
+        (void)fail(io,
+                   fmt::format("{}: the cluster in {} has no node n{} (it has {})",
+                               who,
+                               dir,
+                               cmd.node,
+                               plan.value().nodes.size()));
+        return std::nullopt;
+    }
+    if (!netns_exists(node->netns)) {
+        (void)fail(io,
+                   fmt::format("{}: network namespace {} does not exist (is the cluster up?)",
+                               who,
+                               node->netns));
+        return std::nullopt;
+    }
+    return std::make_pair(plan.value(), *node);
+}
+
+}  // namespace
+
 int cluster_up(const Command& cmd, const Io& io) {
+    constexpr std::string_view kWho = "cluster up";
     std::error_code ec;
     fs::create_directories(cmd.dir, ec);
     if (ec) {
@@ -470,34 +660,87 @@ int cluster_up(const Command& cmd, const Io& io) {
                                 list,
                                 dir));
     }
+    if (cmd.netns && ::geteuid() != 0) {
+        return fail(io, "cluster up: --netns needs root (it creates network namespaces)");
+    }
 
     auto daemon = find_daemon(cmd);
     if (!daemon.is_ok()) {
         return fail(io, "cluster up: " + daemon.status().context());
     }
-    auto ports = pick_ports(cmd);
-    if (!ports.is_ok()) {
-        return fail(io, "cluster up: " + ports.status().context());
-    }
-    if (Status s = write_secret(dir + "/secret"); !s.is_ok()) {
-        return fail(io, "cluster up: cannot write the secret: " + s.context());
+    // What an earlier cluster here left behind (no daemon of it runs, see above): its mounts
+    // would be dead, its namespaces in the way.
+    if (!detach_leftover_mounts(dir, io, kWho) || !remove_recorded_netns(dir, io, kWho, false)) {
+        return fail(io, "cluster up: cannot clear what an earlier cluster left in " + dir);
     }
 
     std::vector<Node> nodes;
-    std::vector<std::string> names;
     for (uint32_t k = 1; k <= cmd.nodes; ++k) {
-        Node n = node_at(dir, k);
+        nodes.push_back(node_at(dir, k));
+    }
+    // From here on every failure undoes what was done: the nodes, their mounts, the namespaces.
+    bool netns_made = false;
+    auto undo = [&]() {
+        stop(nodes, std::chrono::seconds(5), io, kWho);
+        detach_leftover_mounts(dir, io, kWho);
+        if (netns_made) {
+            remove_recorded_netns(dir, io, kWho, false);
+        }
+    };
+
+    std::vector<config::Address> listen;
+    std::optional<NetnsPlan> plan;
+    if (cmd.netns) {
+        auto p = netns_plan_for(dir, cmd.nodes);
+        if (!p.is_ok()) {
+            return fail(io, "cluster up: " + p.status().context());
+        }
+        plan = p.value();
+        // Recorded before anything exists, so that cluster down finds it after any crash.
+        std::string record = fmt::format("{}/{}", dir, kNetnsRecord);
+        if (Status s = write_file_atomically(record, format_netns_record(*plan), 0644);
+            !s.is_ok()) {
+            return fail(io, "cluster up: " + s.context());
+        }
+        netns_made = true;
+        if (Status s = netns_create(*plan); !s.is_ok()) {
+            undo();
+            return fail(io, "cluster up: cannot create the network namespaces: " + s.context());
+        }
+        for (const NetnsNode& n : plan->nodes) {
+            listen.push_back(config::Address{n.address, kNetnsPort});
+            nodes[n.k - 1].netns = n.netns;
+        }
+    } else {
+        auto ports = pick_ports(cmd);
+        if (!ports.is_ok()) {
+            return fail(io, "cluster up: " + ports.status().context());
+        }
+        listen = loopback_addresses(ports.value());
+    }
+    if (Status s = write_secret(dir + "/secret"); !s.is_ok()) {
+        undo();
+        return fail(io, "cluster up: cannot write the secret: " + s.context());
+    }
+
+    std::vector<std::string> names;
+    for (Node& n : nodes) {
         fs::create_directories(n.dir + "/export", ec);
         if (!ec) {
             fs::create_directories(n.dir + "/data", ec);
         }
+        if (!ec && cmd.mount) {
+            fs::create_directories(n.mnt, ec);
+        }
         if (ec) {
+            undo();
             return fail(io, fmt::format("cluster up: cannot create {}: {}", n.dir, ec.message()));
         }
-        std::string text = config::to_toml(cluster_node_config(dir, k, ports.value(), cmd));
+        std::string text = config::to_toml(cluster_node_config(dir, n.k, listen, cmd));
         // The daemon will read this file: check it the same way before writing it.
         auto check = config::parse_config(text, n.config);
         if (!check.is_ok()) {
+            undo();
             return fail(io,
                         fmt::format("cluster up: the config for {} would be invalid (a shorter "
                                     "--dir may help):\n{}",
@@ -505,16 +748,16 @@ int cluster_up(const Command& cmd, const Io& io) {
                                     check.status().context()));
         }
         if (Status s = write_file_atomically(n.config, text, 0644); !s.is_ok()) {
+            undo();
             return fail(io, "cluster up: " + s.context());
         }
         names.push_back(n.name);
-        nodes.push_back(std::move(n));
     }
 
     auto give_up = [&](const std::string& report) {
         (void)write_all(io.err, report);
         (void)write_all(io.err, "vremote: cluster up: stopping the nodes it started\n");
-        stop(nodes, std::chrono::seconds(5), io, "cluster up");
+        undo();
         return 1;
     };
     for (Node& n : nodes) {
@@ -524,9 +767,11 @@ int cluster_up(const Command& cmd, const Io& io) {
         }
     }
 
-    // Wait until every node's Status shows every other node Up.
+    // Wait until every node's Status shows every other node Up, and every mount is there.
     std::vector<std::string> problem(nodes.size(), "its socket did not answer yet");
     std::vector<bool> up(nodes.size(), false);
+    std::vector<bool> mounted(nodes.size(), !cmd.mount);
+    std::vector<std::string> fstype(nodes.size());
     std::vector<std::unique_ptr<client::Session>> sessions(nodes.size());
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(cmd.wait_seconds);
     for (;;) {
@@ -541,7 +786,17 @@ int cluster_up(const Command& cmd, const Io& io) {
                                 how.empty() ? "is not running" : how,
                                 node_report(n, how.empty() ? "not running" : how)));
             }
+            if (!mounted[i]) {
+                std::vector<MountEntry> at = mounts_at(n.mnt);
+                mounted[i] = !at.empty();
+                if (mounted[i]) {
+                    fstype[i] = at.back().fstype;
+                }
+            }
             if (up[i]) {
+                if (!mounted[i]) {
+                    problem[i] = fmt::format("nothing is mounted at {} yet", n.mnt);
+                }
                 continue;
             }
             if (sessions[i] == nullptr || !sessions[i]->is_open()) {
@@ -560,16 +815,23 @@ int cluster_up(const Command& cmd, const Io& io) {
             }
             std::string missing;
             up[i] = all_links_up(status.value(), n.name, names, &missing);
-            problem[i] = "links not up: " + missing;
+            problem[i] = up[i] ? fmt::format("nothing is mounted at {} yet", n.mnt)
+                               : "links not up: " + missing;
         }
-        if (std::all_of(up.begin(), up.end(), [](bool b) { return b; })) {
+        bool ready = true;
+        for (size_t i = 0; i < nodes.size(); ++i) {
+            ready = ready && up[i] && mounted[i];
+        }
+        if (ready) {
             break;
         }
         if (std::chrono::steady_clock::now() >= deadline) {
             std::string report = fmt::format(
-                "vremote: cluster up: not every link came up within {} s:\n", cmd.wait_seconds);
+                "vremote: cluster up: not every link {}came up within {} s:\n",
+                cmd.mount ? "and mount " : "",
+                cmd.wait_seconds);
             for (size_t i = 0; i < nodes.size(); ++i) {
-                if (!up[i]) {
+                if (!up[i] || !mounted[i]) {
                     report += node_report(nodes[i], problem[i]);
                 }
             }
@@ -580,13 +842,27 @@ int cluster_up(const Command& cmd, const Io& io) {
 
     std::string out = fmt::format(
         "cluster of {} node{} up in {}\n", nodes.size(), nodes.size() == 1 ? "" : "s", dir);
-    out += fmt::format("{:<5} {:<16} {:<8} {}\n", "NODE", "LISTEN", "PID", "CONFIG");
+    out += fmt::format("{:<5} {:<21} {:<8} {}\n", "NODE", "LISTEN", "PID", "CONFIG");
     for (size_t i = 0; i < nodes.size(); ++i) {
-        out += fmt::format("{:<5} {:<16} {:<8} {}\n",
+        out += fmt::format("{:<5} {:<21} {:<8} {}\n",
                            nodes[i].name,
-                           fmt::format("127.0.0.1:{}", ports.value()[i]),
+                           fmt::format("{}:{}", listen[i].host, listen[i].port),
                            nodes[i].pid,
                            nodes[i].config);
+    }
+    if (cmd.mount) {
+        out += fmt::format("mounted: {}/nK/mnt ({})\n", dir, fstype[0]);
+    }
+    if (plan.has_value()) {
+        out += fmt::format(
+            "network namespaces: {}-n1..n{} on bridge {} in {}; {} ({}/{})\n",
+            plan->bridge_netns.substr(0, plan->bridge_netns.size() - 3),
+            nodes.size(),
+            plan->bridge,
+            plan->bridge_netns,
+            plan->cidr(),
+            dir,
+            kNetnsRecord);
     }
     out += fmt::format("try: vremote status --config {}\nstop: vremote cluster down --dir {}\n",
                        nodes[0].config,
@@ -596,11 +872,13 @@ int cluster_up(const Command& cmd, const Io& io) {
 }
 
 int cluster_down(const Command& cmd, const Io& io) {
-    std::error_code ec;
-    if (!fs::is_directory(cmd.dir, ec)) {
-        return fail(io, fmt::format("cluster down: {} is not a directory", cmd.dir));
+    constexpr std::string_view kWho = "cluster down";
+    const std::string dir = existing_dir(cmd, io, kWho);
+    if (dir.empty()) {
+        return 1;
     }
-    const std::string dir = fs::canonical(cmd.dir, ec).string();
+    int rc = 0;
+    std::error_code ec;
     std::vector<Node> nodes = nodes_with_pid_files(dir);
     std::vector<Node> live;
     for (Node& n : nodes) {
@@ -612,17 +890,83 @@ int cluster_down(const Command& cmd, const Io& io) {
     }
     if (live.empty()) {
         (void)write_all(io.out, fmt::format("no running nodes in {}\n", dir));
-        return 0;
+    } else {
+        size_t running = stop(live, std::chrono::seconds(cmd.wait_seconds), io, kWho);
+        if (running > 0) {
+            rc = fail(io, fmt::format("cluster down: {} node(s) still running", running));
+        } else {
+            std::string names;
+            for (const Node& n : live) {
+                names += fmt::format("{}{}", names.empty() ? "" : " ", n.name);
+            }
+            (void)write_all(io.out, fmt::format("stopped {}\n", names));
+        }
     }
-    size_t running = stop(live, std::chrono::seconds(cmd.wait_seconds), io, "cluster down");
-    if (running > 0) {
-        return fail(io, fmt::format("cluster down: {} node(s) still running", running));
+    // Whatever happened above: no dead mount and no namespace of this cluster may stay.
+    if (!detach_leftover_mounts(dir, io, kWho)) {
+        rc = 1;
     }
-    std::string names;
-    for (const Node& n : live) {
-        names += fmt::format("{}{}", names.empty() ? "" : " ", n.name);
+    if (!remove_recorded_netns(dir, io, kWho, true)) {
+        rc = 1;
     }
-    (void)write_all(io.out, fmt::format("stopped {}\n", names));
+    return rc;
+}
+
+int cluster_link(const Command& cmd, const Io& io) {
+    constexpr std::string_view kWho = "cluster link";
+    const std::string dir = existing_dir(cmd, io, kWho);
+    if (dir.empty()) {
+        return 1;
+    }
+    auto target = netns_node(dir, cmd, io, kWho);
+    if (!target.has_value()) {
+        return 1;
+    }
+    const NetnsNode& node = target->second;
+    if (auto r = run_tool(link_command(node, cmd.link_up)); !r.is_ok()) {
+        return fail(io, fmt::format("cluster link: {}", r.status().context()));
+    }
+    (void)write_all(io.out,
+                    fmt::format("n{}: link {} ({} in network namespace {})\n",
+                                node.k,
+                                cmd.link_up ? "up" : "down",
+                                node.veth,
+                                node.netns));
+    return 0;
+}
+
+int cluster_shape(const Command& cmd, const Io& io) {
+    constexpr std::string_view kWho = "cluster shape";
+    const std::string dir = existing_dir(cmd, io, kWho);
+    if (dir.empty()) {
+        return 1;
+    }
+    auto target = netns_node(dir, cmd, io, kWho);
+    if (!target.has_value()) {
+        return 1;
+    }
+    const auto& [plan, node] = *target;
+    for (const std::vector<std::string>& argv : shape_commands(plan, node, cmd.rate_bits)) {
+        auto r = run_tool(argv);
+        if (!r.is_ok() && cmd.rate_bits == 0) {
+            // `qdisc del` fails where there is nothing to delete: fine if no tbf is there.
+            std::vector<std::string> show = {
+                "tc", "-n", argv[2], "qdisc", "show", "dev", argv[6], "root"};
+            auto shown = run_tool(show);
+            if (shown.is_ok() && shown.value().find("tbf") == std::string::npos) {
+                continue;
+            }
+        }
+        if (!r.is_ok()) {
+            return fail(io, fmt::format("cluster shape: {}", r.status().context()));
+        }
+    }
+    (void)write_all(io.out,
+                    cmd.rate_bits == 0
+                        ? fmt::format("n{}: link no longer limited\n", node.k)
+                        : fmt::format("n{}: link limited to {} each way (tbf)\n",
+                                      node.k,
+                                      rate_text(cmd.rate_bits)));
     return 0;
 }
 

@@ -361,6 +361,10 @@ int run(const Command& cmd, const Io& io) {
             return cluster_up(cmd, io);
         case Verb::ClusterDown:
             return cluster_down(cmd, io);
+        case Verb::ClusterLink:
+            return cluster_link(cmd, io);
+        case Verb::ClusterShape:
+            return cluster_shape(cmd, io);
         case Verb::Help:
             break;
     }

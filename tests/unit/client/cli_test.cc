@@ -88,9 +88,30 @@ TEST(CliArgs, ParsesEachCommand) {
     EXPECT_EQ(up.cache_size, 64u << 20);
     EXPECT_EQ(up.delay_us, 100u);
     EXPECT_EQ(up.wait_seconds, kDefaultWaitSeconds);
+    EXPECT_TRUE(up.mount);
+    EXPECT_FALSE(up.netns);
     Command down = parsed({"cluster", "down", "--dir", "/tmp/c"});
     EXPECT_EQ(down.verb, Verb::ClusterDown);
     EXPECT_EQ(down.wait_seconds, 20u);
+
+    Command flags = parsed({"cluster", "up", "--nodes", "2", "--dir", "d", "--no-mount", "--netns"});
+    EXPECT_FALSE(flags.mount);
+    EXPECT_TRUE(flags.netns);
+    EXPECT_FALSE(flags.base_port.has_value());
+
+    Command cut = parsed({"cluster", "link", "--dir", "/tmp/c", "--node", "3", "down"});
+    EXPECT_EQ(cut.verb, Verb::ClusterLink);
+    EXPECT_EQ(cut.dir, "/tmp/c");
+    EXPECT_EQ(cut.node, 3u);
+    EXPECT_FALSE(cut.link_up);
+    EXPECT_TRUE(parsed({"cluster", "link", "up", "--node=1", "--dir=x"}).link_up);
+
+    Command shape = parsed({"cluster", "shape", "--dir", "c", "--node", "2", "--rate", "100mbit"});
+    EXPECT_EQ(shape.verb, Verb::ClusterShape);
+    EXPECT_EQ(shape.node, 2u);
+    EXPECT_EQ(shape.rate_bits, 100'000'000u);
+    EXPECT_EQ(parsed({"cluster", "shape", "--dir", "c", "--node", "2", "--rate", "off"}).rate_bits,
+              0u);
 }
 
 TEST(CliArgs, HelpForEveryCommand) {
@@ -100,7 +121,9 @@ TEST(CliArgs, HelpForEveryCommand) {
                       {"put", "n1/x", "-h"},
                       {"cluster", "--help"},
                       {"cluster", "up", "--help"},
-                      {"cluster", "down", "--nodes", "x", "--help"}}) {
+                      {"cluster", "down", "--nodes", "x", "--help"},
+                      {"cluster", "link", "--help"},
+                      {"cluster", "shape", "-h"}}) {
         auto r = parse_args(args);
         ASSERT_TRUE(r.is_ok()) << args[0] << ": " << r.status().context();
         EXPECT_EQ(r.value().verb, Verb::Help);
@@ -113,6 +136,14 @@ TEST(CliArgs, HelpForEveryCommand) {
         }
     }
     EXPECT_NE(parsed({"get", "--help"}).help.find("--length N"), std::string::npos);
+    std::string cluster = parsed({"cluster", "--help"}).help;
+    for (std::string_view usage : {"usage: vremote cluster up --nodes N --dir DIR",
+                                   "[--no-mount] [--netns]",
+                                   "usage: vremote cluster down --dir DIR",
+                                   "usage: vremote cluster link up|down --dir DIR --node K",
+                                   "usage: vremote cluster shape --dir DIR --node K --rate R"}) {
+        EXPECT_NE(cluster.find(usage), std::string::npos) << usage << " in\n" << cluster;
+    }
 }
 
 TEST(CliArgs, UsageErrorsSayWhatIsWrongAndShowTheUsage) {
@@ -123,7 +154,7 @@ TEST(CliArgs, UsageErrorsSayWhatIsWrongAndShowTheUsage) {
     const Case cases[] = {
         {{}, "no command given"},
         {{"frob"}, "unknown command \"frob\""},
-        {{"cluster"}, "cluster: say `cluster up` or `cluster down`"},
+        {{"cluster"}, "cluster: say `cluster up`, `cluster down`, `cluster link` or `cluster shape`"},
         {{"cluster", "sideways"}, "unknown command \"cluster sideways\""},
         {{"get"}, "get: which file? (VOLUME/PATH)"},
         {{"get", "n1/a", "n1/b"}, "get: unexpected argument \"n1/b\""},
@@ -150,6 +181,22 @@ TEST(CliArgs, UsageErrorsSayWhatIsWrongAndShowTheUsage) {
          "cluster up: unknown option --config"},
         {{"cluster", "down"}, "cluster down: --dir is required"},
         {{"cluster", "down", "--dir", ""}, "cluster down: --dir needs a directory"},
+        {{"cluster", "up", "--nodes", "2", "--dir", "d", "--no-mount=yes"},
+         "cluster up: --no-mount takes no value"},
+        {{"cluster", "up", "--nodes", "2", "--dir", "d", "--netns", "--base-port", "12000"},
+         "cluster up: --base-port does not go with --netns"},
+        {{"cluster", "down", "--dir", "d", "--netns"}, "cluster down: unknown option --netns"},
+        {{"cluster", "link", "--dir", "d", "--node", "1"}, "cluster link: up or down?"},
+        {{"cluster", "link", "--dir", "d", "--node", "1", "sideways"},
+         "cluster link: up or down, not \"sideways\""},
+        {{"cluster", "link", "--dir", "d", "down"}, "cluster link: --node is required"},
+        {{"cluster", "link", "--dir", "d", "--node", "0", "up"},
+         "cluster link: --node must be a number from 1 to 64"},
+        {{"cluster", "shape", "--dir", "d", "--node", "1"}, "cluster shape: --rate is required"},
+        {{"cluster", "shape", "--dir", "d", "--node", "1", "--rate", "fast"},
+         "cluster shape: --rate is a number with a unit"},
+        {{"cluster", "shape", "--dir", "d", "--node", "1", "--rate", "100"},
+         "not \"100\""},
     };
     for (const Case& c : cases) {
         std::string error = usage_error(c.args);
@@ -324,7 +371,7 @@ TEST(ClusterConfig, EveryNodeKnowsEveryOtherAndItsFilesCheckOut) {
     std::vector<uint16_t> ports = {12001, 12002, 12003};
     for (uint32_t k = 1; k <= 3; ++k) {
         std::filesystem::create_directories(dir + fmt::format("/n{}/export", k));
-        config::NodeConfig c = cluster_node_config(dir, k, ports, cmd);
+        config::NodeConfig c = cluster_node_config(dir, k, loopback_addresses(ports), cmd);
         auto back = config::parse_config(config::to_toml(c), "generated.toml");
         ASSERT_TRUE(back.is_ok()) << back.status().context();
         EXPECT_EQ(back.value(), c);
@@ -341,6 +388,7 @@ TEST(ClusterConfig, EveryNodeKnowsEveryOtherAndItsFilesCheckOut) {
         EXPECT_EQ(c.exports[0].volume, c.node.name);
         EXPECT_EQ(c.cache.size_bytes, 64u << 20);
         EXPECT_EQ(c.test.delay_us, 250u);
+        EXPECT_EQ(c.node.mount, dir + fmt::format("/n{}/mnt", k));  // mounts by default
     }
     std::filesystem::remove_all(dir);
 }

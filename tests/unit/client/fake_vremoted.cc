@@ -3,8 +3,15 @@
 // FakeDaemon (Status shows every peer Up), logs to stderr and exits 0 on SIGTERM or SIGINT.
 // If $FAKE_VREMOTED_FAIL names this node, it fails at once with status 3; if
 // $FAKE_VREMOTED_ISOLATED does, its Status shows every peer Connecting (for the failure paths).
+//
+// With node.mount it mounts a tmpfs there in place of the FUSE mount (so it must run as root) and
+// unmounts it on SIGTERM, as vremoted does. If $FAKE_VREMOTED_NO_MOUNT names this node it mounts
+// nothing; if $FAKE_VREMOTED_LEAVE_MOUNT does, it exits without unmounting, as a crashed daemon
+// would.
 #include <signal.h>
+#include <sys/mount.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -44,6 +51,24 @@ int main(int argc, char** argv) {
     for (const auto& p : c.peers) {
         status.push_back({static_cast<vr::coherence::NodeId>(status.size()), p.name, link, 100, 1});
     }
+    auto named = [&](const char* variable) {
+        const char* v = std::getenv(variable);
+        return v != nullptr && c.node.name == v;
+    };
+    bool mounted = false;
+    if (c.node.mount.has_value() && !named("FAKE_VREMOTED_NO_MOUNT")) {
+        if (::mount("fake_vremoted", c.node.mount->c_str(), "tmpfs", 0, "size=1m") != 0) {
+            std::fprintf(stderr,
+                         "fake_vremoted %s: cannot mount %s: %s\n",
+                         c.node.name.c_str(),
+                         c.node.mount->c_str(),
+                         std::strerror(errno));
+            return 4;
+        }
+        mounted = true;
+        std::fprintf(stderr, "fake_vremoted %s: mounted %s\n", c.node.name.c_str(),
+                     c.node.mount->c_str());
+    }
     std::filesystem::create_directories(c.node.data_dir);
     std::filesystem::remove(c.node.client_socket);
     {
@@ -55,6 +80,11 @@ int main(int argc, char** argv) {
         int sig = 0;
         sigwait(&signals, &sig);
         std::fprintf(stderr, "fake_vremoted %s: exiting on signal %d\n", c.node.name.c_str(), sig);
+    }
+    if (mounted && !named("FAKE_VREMOTED_LEAVE_MOUNT") && ::umount(c.node.mount->c_str()) != 0) {
+        std::fprintf(stderr, "fake_vremoted %s: cannot unmount: %s\n", c.node.name.c_str(),
+                     std::strerror(errno));
+        return 5;
     }
     return 0;
 }
