@@ -7,6 +7,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   libfmt-dev libgtest-dev libgmock-dev googletest libbenchmark-dev
   libtomlplusplus-dev libsodium-dev liburing-dev libfuse3-dev fuse3 zlib1g-dev
+  iproute2
   spin
   clang clang-format clang-tidy libclang-rt-14-dev
   python3

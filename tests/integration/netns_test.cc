@@ -4,6 +4,8 @@
 // link`; `cluster down` removes every namespace, veth and bridge the cluster created (and only
 // those), also after the daemons were killed and after a `cluster up` that died half-way.
 // Needs root. Every cluster here runs with --no-mount: no FUSE.
+#include "netns.h"
+
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -20,7 +22,6 @@
 #include <vector>
 
 #include "mounts.h"
-#include "netns.h"
 #include "test_cluster.h"
 
 namespace vr::itest {
@@ -116,8 +117,8 @@ TEST(NetnsCluster, NodesTalkAcrossTheBridgeAndALinkCutIsSeenAndHealed) {
     for (const cli::NetnsNode& n : plan.value().nodes) {
         EXPECT_NE(bridge.out.find(n.port + "@"), std::string::npos) << bridge.out;
         EXPECT_NE(bridge.out.find("master " + plan.value().bridge), std::string::npos);
-        CommandResult addr = run_command(
-            {"/usr/bin/env", "ip", "-n", n.netns, "-o", "-4", "addr", "show"}, {}, 30);
+        CommandResult addr =
+            run_command({"/usr/bin/env", "ip", "-n", n.netns, "-o", "-4", "addr", "show"}, {}, 30);
         EXPECT_NE(addr.out.find("lo    inet 127.0.0.1/8"), std::string::npos) << addr.out;
         EXPECT_NE(addr.out.find(n.veth + "    inet " + n.address + "/24"), std::string::npos)
             << addr.out;
@@ -195,9 +196,8 @@ void make_dead_fuse_mount(const std::string& path) {
     int fuse = ::open("/dev/fuse", O_RDWR | O_CLOEXEC);
     ASSERT_GE(fuse, 0) << std::strerror(errno);
     std::string options = fmt::format("fd={},rootmode=40000,user_id=0,group_id=0", fuse);
-    ASSERT_EQ(::mount("vremote", path.c_str(), "fuse.vremote", MS_NOSUID | MS_NODEV,
-                      options.c_str()),
-              0)
+    ASSERT_EQ(
+        ::mount("vremote", path.c_str(), "fuse.vremote", MS_NOSUID | MS_NODEV, options.c_str()), 0)
         << std::strerror(errno);
     ::close(fuse);
     struct stat st {};

@@ -8,15 +8,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <random>
+#include <sstream>
 #include <thread>
-#include <algorithm>
 
 #include "client/session.h"
 #include "mounts.h"
@@ -152,8 +152,8 @@ TestCluster::TestCluster(int nodes, ClusterOptions options) : nodes_(nodes) {
     char tmpl[] = "/tmp/vr-itest-XXXXXX";
     char* d = ::mkdtemp(tmpl);
     dir_ = d != nullptr ? d : "/tmp/vr-itest-failed";
-    std::vector<std::string> argv{bin_dir() + "/vremote", "cluster", "up", "--nodes",
-                                  std::to_string(nodes), "--dir", dir_};
+    std::vector<std::string> argv{
+        bin_dir() + "/vremote", "cluster", "up", "--nodes", std::to_string(nodes), "--dir", dir_};
     const std::vector<std::string>& extra = options.extra;
     argv.insert(argv.end(), extra.begin(), extra.end());
     if (!options.mount) {
@@ -201,9 +201,16 @@ std::string TestCluster::netns_of(int k) const {
 }
 
 bool TestCluster::link(int k, bool up, std::string* why) {
-    CommandResult r = run_command({bin_dir() + "/vremote", "cluster", "link", "--dir", dir_,
-                                   "--node", std::to_string(k), up ? "up" : "down"},
-                                  {}, 30);
+    CommandResult r = run_command({bin_dir() + "/vremote",
+                                   "cluster",
+                                   "link",
+                                   "--dir",
+                                   dir_,
+                                   "--node",
+                                   std::to_string(k),
+                                   up ? "up" : "down"},
+                                  {},
+                                  30);
     if (r.exit_code != 0 && why != nullptr) {
         *why = r.out + r.err;
     }
@@ -316,7 +323,10 @@ bool TestCluster::restart_node(int k, std::string* why) {
     return true;
 }
 
-int64_t TestCluster::wait_link(int observer, int peer, const std::string& state, int64_t timeout_ms) {
+int64_t TestCluster::wait_link(int observer,
+                               int peer,
+                               const std::string& state,
+                               int64_t timeout_ms) {
     int64_t start = now_ms();
     std::string sock = dir_ + "/" + name(observer) + "/data/vremoted.sock";
     wire::LinkState want = state == "up"           ? wire::LinkState::Up

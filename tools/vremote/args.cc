@@ -52,7 +52,12 @@ const std::vector<Spec>& specs() {
          "write stdin into a file, creating it if missing",
          "The file is not truncated: bytes beyond what stdin covers stay. Run `vremote sync` to "
          "make the data durable on the file's home node."},
-        {Verb::Sync, "sync", "VOLUME/PATH", {kConfig}, "make a file's completed writes durable (fsync)", ""},
+        {Verb::Sync,
+         "sync",
+         "VOLUME/PATH",
+         {kConfig},
+         "make a file's completed writes durable (fsync)",
+         ""},
         {Verb::Status, "status", "", {kConfig}, "this node's view of the cluster's links", ""},
         {Verb::Pages,
          "pages",
@@ -62,12 +67,7 @@ const std::vector<Spec>& specs() {
          "M: modified here (the only copy that may be written), S: shared (a clean copy), "
          "I: not cached here. Prints the count of each state, then one character per page (up "
          "to 256 pages) or the runs of equal states."},
-        {Verb::Stats,
-         "stats",
-         "",
-         {kConfig},
-         "this node's counters, one `name value` a line",
-         ""},
+        {Verb::Stats, "stats", "", {kConfig}, "this node's counters, one `name value` a line", ""},
         {Verb::ClusterUp,
          "cluster up",
          "",
@@ -83,9 +83,7 @@ const std::vector<Spec>& specs() {
            "run each node in a network namespace of its own, on a bridge, listening on "
            "10.77.X.K:1104 (needs root; see docs/cluster.md)"},
           {"vremoted", "PATH", "the daemon to start (default: next to vremote, else in PATH)"},
-          {"wait",
-           "SECONDS",
-           "how long to wait for every link and mount to come up (default 30)"}},
+          {"wait", "SECONDS", "how long to wait for every link and mount to come up (default 30)"}},
          "start a local test cluster of N nodes",
          "Writes DIR/secret and, for each node nK, DIR/nK/vremote.toml, DIR/nK/export/ (the "
          "export of volume nK), DIR/nK/data/ and DIR/nK/mnt/ (its mount point); starts "
@@ -131,8 +129,8 @@ std::string usage_line(const Spec& s) {
     }
     for (const Option& o : s.options) {
         bool required = o.help.find("(required)") != std::string_view::npos;
-        std::string text = o.value.empty() ? fmt::format("--{}", o.name)
-                                           : fmt::format("--{} {}", o.name, o.value);
+        std::string text =
+            o.value.empty() ? fmt::format("--{}", o.name) : fmt::format("--{} {}", o.name, o.value);
         line += required ? " " + text : " [" + text + "]";
     }
     return line;
@@ -173,8 +171,8 @@ std::string help_of(const Spec& s) {
     }
     text += "\n";
     for (const Option& o : s.options) {
-        std::string head = o.value.empty() ? std::string(o.name)
-                                           : fmt::format("{} {}", o.name, o.value);
+        std::string head =
+            o.value.empty() ? std::string(o.name) : fmt::format("{} {}", o.name, o.value);
         text += fmt::format("  --{:<19} {}\n", head, wrap(o.help, 24, 24));
     }
     text += fmt::format("  --{:<19} {}\n", "help", "show this help");
@@ -321,8 +319,7 @@ Result<Command> parse_args(std::span<const std::string_view> args) {
         }
         if (option->value.empty()) {  // a flag
             if (value.has_value()) {
-                return usage_error(
-                    spec, fmt::format("{}: --{} takes no value", spec->name, key));
+                return usage_error(spec, fmt::format("{}: --{} takes no value", spec->name, key));
             }
             value = "";
         }
@@ -424,8 +421,8 @@ Result<Command> parse_args(std::span<const std::string_view> args) {
     if (values.contains("encrypt")) {
         std::string e = text_of("encrypt");
         if (e != "on" && e != "off" && bad.is_ok()) {
-            bad = usage_error(spec, fmt::format("{}: --encrypt is on or off, not \"{}\"",
-                                                spec->name, e));
+            bad = usage_error(spec,
+                              fmt::format("{}: --encrypt is on or off, not \"{}\"", spec->name, e));
         }
         cmd.encrypt = e == "on";
     }

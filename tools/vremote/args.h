@@ -50,12 +50,12 @@ struct Command {
     bool encrypt = false;
     std::string vremoted;                         // --vremoted: the daemon binary to start
     uint32_t wait_seconds = kDefaultWaitSeconds;  // up: for links and mounts, down: for exits
-    bool mount = true;    // up: node nK mounts the cluster at DIR/nK/mnt (--no-mount: not)
-    bool netns = false;   // up: every node in its own network namespace (--netns)
+    bool mount = true;   // up: node nK mounts the cluster at DIR/nK/mnt (--no-mount: not)
+    bool netns = false;  // up: every node in its own network namespace (--netns)
 
     // cluster link, cluster shape
-    uint32_t node = 0;     // --node K
-    bool link_up = true;   // link: the operand, up or down
+    uint32_t node = 0;       // --node K
+    bool link_up = true;     // link: the operand, up or down
     uint64_t rate_bits = 0;  // shape: --rate in bits per second; 0 for `--rate off`
 };
 

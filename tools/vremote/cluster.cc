@@ -494,7 +494,6 @@ std::string tail_of_file(const std::string& path, size_t lines) {
     return at == std::string::npos ? text : text.substr(at == 0 ? 0 : at + 1);
 }
 
-
 namespace {
 
 void warn(const Io& io, std::string_view who, std::string_view text) {
@@ -619,10 +618,10 @@ std::optional<std::pair<NetnsPlan, NetnsNode>> netns_node(const std::string& dir
         return std::nullopt;
     }
     if (!netns_exists(node->netns)) {
-        (void)fail(io,
-                   fmt::format("{}: network namespace {} does not exist (is the cluster up?)",
-                               who,
-                               node->netns));
+        (void)fail(
+            io,
+            fmt::format(
+                "{}: network namespace {} does not exist (is the cluster up?)", who, node->netns));
         return std::nullopt;
     }
     return std::make_pair(plan.value(), *node);
@@ -826,14 +825,21 @@ int cluster_up(const Command& cmd, const Io& io) {
             break;
         }
         if (std::chrono::steady_clock::now() >= deadline) {
-            std::string report = fmt::format(
-                "vremote: cluster up: not every link {}came up within {} s:\n",
-                cmd.mount ? "and mount " : "",
-                cmd.wait_seconds);
+            std::string report =
+                fmt::format("vremote: cluster up: not every link {}came up within {} s:\n",
+                            cmd.mount ? "and mount " : "",
+                            cmd.wait_seconds);
+            bool mount_missing = false;
             for (size_t i = 0; i < nodes.size(); ++i) {
                 if (!up[i] || !mounted[i]) {
                     report += node_report(nodes[i], problem[i]);
                 }
+                mount_missing = mount_missing || (up[i] && !mounted[i]);
+            }
+            if (mount_missing) {
+                report +=
+                    "vremote: cluster up: (a vremoted built without the FUSE mount never "
+                    "mounts; --no-mount starts a cluster without mounts)\n";
             }
             return give_up(report);
         }
@@ -854,15 +860,14 @@ int cluster_up(const Command& cmd, const Io& io) {
         out += fmt::format("mounted: {}/nK/mnt ({})\n", dir, fstype[0]);
     }
     if (plan.has_value()) {
-        out += fmt::format(
-            "network namespaces: {}-n1..n{} on bridge {} in {}; {} ({}/{})\n",
-            plan->bridge_netns.substr(0, plan->bridge_netns.size() - 3),
-            nodes.size(),
-            plan->bridge,
-            plan->bridge_netns,
-            plan->cidr(),
-            dir,
-            kNetnsRecord);
+        out += fmt::format("network namespaces: {}-n1..n{} on bridge {} in {}; {} ({}/{})\n",
+                           plan->bridge_netns.substr(0, plan->bridge_netns.size() - 3),
+                           nodes.size(),
+                           plan->bridge,
+                           plan->bridge_netns,
+                           plan->cidr(),
+                           dir,
+                           kNetnsRecord);
     }
     out += fmt::format("try: vremote status --config {}\nstop: vremote cluster down --dir {}\n",
                        nodes[0].config,
@@ -962,11 +967,10 @@ int cluster_shape(const Command& cmd, const Io& io) {
         }
     }
     (void)write_all(io.out,
-                    cmd.rate_bits == 0
-                        ? fmt::format("n{}: link no longer limited\n", node.k)
-                        : fmt::format("n{}: link limited to {} each way (tbf)\n",
-                                      node.k,
-                                      rate_text(cmd.rate_bits)));
+                    cmd.rate_bits == 0 ? fmt::format("n{}: link no longer limited\n", node.k)
+                                       : fmt::format("n{}: link limited to {} each way (tbf)\n",
+                                                     node.k,
+                                                     rate_text(cmd.rate_bits)));
     return 0;
 }
 

@@ -101,9 +101,9 @@ Status detach_mount(const std::string& path) {
         if (r.is_ok()) {
             return Status::ok();
         }
-        return Status(Code::PermissionDenied,
-                      fmt::format("umount2 {}: {}; {}", path, std::strerror(e),
-                                  r.status().context()));
+        return Status(
+            Code::PermissionDenied,
+            fmt::format("umount2 {}: {}; {}", path, std::strerror(e), r.status().context()));
     }
     return Status(Code::IoError, fmt::format("umount2 {}: {}", path, std::strerror(e)));
 }
@@ -115,7 +115,8 @@ Status detach_node_mounts(const std::string& dir, std::vector<std::string>* note
     for (const auto& entry : fs::directory_iterator(dir, ec)) {
         std::string name = entry.path().filename().string();
         if (name.size() < 2 || name[0] != 'n' ||
-            !std::all_of(name.begin() + 1, name.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+            !std::all_of(
+                name.begin() + 1, name.end(), [](char c) { return c >= '0' && c <= '9'; })) {
             continue;
         }
         std::string mnt = fmt::format("{}/{}/mnt", dir, name);

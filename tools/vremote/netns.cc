@@ -218,8 +218,19 @@ std::vector<std::vector<std::string>> netns_setup_commands(const NetnsPlan& plan
         c.push_back({"ip", "netns", "add", n.netns});
         c.push_back({"ip", "-n", n.netns, "link", "set", "lo", "up"});
         // Both ends are created in their namespaces: neither appears in the caller's.
-        c.push_back({"ip", "link", "add", n.veth, "netns", n.netns, "type", "veth", "peer", "name",
-                     n.port, "netns", br});
+        c.push_back({"ip",
+                     "link",
+                     "add",
+                     n.veth,
+                     "netns",
+                     n.netns,
+                     "type",
+                     "veth",
+                     "peer",
+                     "name",
+                     n.port,
+                     "netns",
+                     br});
         c.push_back({"ip", "-n", br, "link", "set", n.port, "master", plan.bridge, "up"});
         c.push_back({"ip", "-n", n.netns, "addr", "add", n.address + "/24", "dev", n.veth});
         c.push_back({"ip", "-n", n.netns, "link", "set", n.veth, "up"});
@@ -244,8 +255,20 @@ std::vector<std::vector<std::string>> shape_commands(const NetnsPlan& plan,
         }
         // tbf needs a bucket of at least rate/HZ: 5 ms of traffic covers HZ >= 200.
         uint64_t burst = std::max(rate_bits / 8 / 200, kBurstMin);
-        c.push_back({"tc", "-n", netns, "qdisc", "replace", "dev", dev, "root", "tbf", "rate",
-                     fmt::format("{}bit", rate_bits), "burst", std::to_string(burst), "latency",
+        c.push_back({"tc",
+                     "-n",
+                     netns,
+                     "qdisc",
+                     "replace",
+                     "dev",
+                     dev,
+                     "root",
+                     "tbf",
+                     "rate",
+                     fmt::format("{}bit", rate_bits),
+                     "burst",
+                     std::to_string(burst),
+                     "latency",
                      "100ms"});
     }
     return c;
@@ -277,8 +300,8 @@ std::string format_netns_record(const NetnsPlan& plan) {
     std::string out =
         "# Network namespaces created by `vremote cluster up --netns` for this cluster; "
         "`vremote cluster down` deletes them.\n";
-    out += fmt::format("tag {}\nsubnet {}\nbridge {} {}\n", plan.tag, plan.subnet,
-                       plan.bridge_netns, plan.bridge);
+    out += fmt::format(
+        "tag {}\nsubnet {}\nbridge {} {}\n", plan.tag, plan.subnet, plan.bridge_netns, plan.bridge);
     for (const NetnsNode& n : plan.nodes) {
         out += fmt::format("node {} {} {} {} {}\n", n.k, n.netns, n.veth, n.port, n.address);
     }
@@ -318,8 +341,8 @@ Result<NetnsPlan> parse_netns_record(std::string_view text) {
             if (!k.has_value() || *k != got.nodes.size() + 1 || *k > 64) {
                 return bad("nodes must be numbered 1, 2, ... up to 64");
             }
-            got.nodes.push_back(NetnsNode{*k, std::string(w[2]), std::string(w[3]),
-                                          std::string(w[4]), std::string(w[5])});
+            got.nodes.push_back(NetnsNode{
+                *k, std::string(w[2]), std::string(w[3]), std::string(w[4]), std::string(w[5])});
         } else {
             return bad("not a record line");
         }
@@ -330,9 +353,9 @@ Result<NetnsPlan> parse_netns_record(std::string_view text) {
     // Only the names this program would have made: nothing else is ever deleted.
     NetnsPlan want = plan_netns(got.tag, got.subnet, static_cast<uint32_t>(got.nodes.size()));
     if (got != want) {
-        return Status(Code::Corrupt,
-                      fmt::format("the names are not those of tag {} and subnet {}", got.tag,
-                                  got.subnet));
+        return Status(
+            Code::Corrupt,
+            fmt::format("the names are not those of tag {} and subnet {}", got.tag, got.subnet));
     }
     return got;
 }
@@ -363,9 +386,9 @@ Result<std::string> run_tool(const std::vector<std::string>& argv,
     }
     auto program = find_program(argv[0]);
     if (!program.has_value()) {
-        return Status(Code::NotFound,
-                      fmt::format("{}: not found in PATH, /usr/sbin or /sbin (install iproute2)",
-                                  argv[0]));
+        return Status(
+            Code::NotFound,
+            fmt::format("{}: not found in PATH, /usr/sbin or /sbin (install iproute2)", argv[0]));
     }
     int out[2];
     int err[2];
@@ -448,9 +471,9 @@ Result<std::string> run_tool(const std::vector<std::string>& argv,
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
     if (timed_out) {
-        return Status(Code::Timeout,
-                      fmt::format("`{}` did not finish within {} ms", command_line(argv),
-                                  timeout.count()));
+        return Status(
+            Code::Timeout,
+            fmt::format("`{}` did not finish within {} ms", command_line(argv), timeout.count()));
     }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         std::string why = text[1];
@@ -516,9 +539,8 @@ Status netns_destroy(const NetnsPlan& plan, std::vector<std::string>* removed) {
                 removed->push_back(name);
             }
         } else {
-            failed += fmt::format("\n  {}: {}",
-                                  name,
-                                  r.is_ok() ? std::string("still exists") : r.status().context());
+            failed += fmt::format(
+                "\n  {}: {}", name, r.is_ok() ? std::string("still exists") : r.status().context());
         }
     }
     if (!failed.empty()) {

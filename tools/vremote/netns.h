@@ -43,7 +43,7 @@ struct NetnsNode {
 
 struct NetnsPlan {
     std::string tag;
-    uint8_t subnet = 0;  // X of 10.77.X.0/24
+    uint8_t subnet = 0;        // X of 10.77.X.0/24
     std::string bridge_netns;  // vr-<tag>-br
     std::string bridge;        // the bridge device in it: vr-<tag>-br
     std::vector<NetnsNode> nodes;

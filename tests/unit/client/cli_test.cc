@@ -94,7 +94,8 @@ TEST(CliArgs, ParsesEachCommand) {
     EXPECT_EQ(down.verb, Verb::ClusterDown);
     EXPECT_EQ(down.wait_seconds, 20u);
 
-    Command flags = parsed({"cluster", "up", "--nodes", "2", "--dir", "d", "--no-mount", "--netns"});
+    Command flags =
+        parsed({"cluster", "up", "--nodes", "2", "--dir", "d", "--no-mount", "--netns"});
     EXPECT_FALSE(flags.mount);
     EXPECT_TRUE(flags.netns);
     EXPECT_FALSE(flags.base_port.has_value());
@@ -154,7 +155,8 @@ TEST(CliArgs, UsageErrorsSayWhatIsWrongAndShowTheUsage) {
     const Case cases[] = {
         {{}, "no command given"},
         {{"frob"}, "unknown command \"frob\""},
-        {{"cluster"}, "cluster: say `cluster up`, `cluster down`, `cluster link` or `cluster shape`"},
+        {{"cluster"},
+         "cluster: say `cluster up`, `cluster down`, `cluster link` or `cluster shape`"},
         {{"cluster", "sideways"}, "unknown command \"cluster sideways\""},
         {{"get"}, "get: which file? (VOLUME/PATH)"},
         {{"get", "n1/a", "n1/b"}, "get: unexpected argument \"n1/b\""},
@@ -195,8 +197,7 @@ TEST(CliArgs, UsageErrorsSayWhatIsWrongAndShowTheUsage) {
         {{"cluster", "shape", "--dir", "d", "--node", "1"}, "cluster shape: --rate is required"},
         {{"cluster", "shape", "--dir", "d", "--node", "1", "--rate", "fast"},
          "cluster shape: --rate is a number with a unit"},
-        {{"cluster", "shape", "--dir", "d", "--node", "1", "--rate", "100"},
-         "not \"100\""},
+        {{"cluster", "shape", "--dir", "d", "--node", "1", "--rate", "100"}, "not \"100\""},
     };
     for (const Case& c : cases) {
         std::string error = usage_error(c.args);

@@ -171,12 +171,22 @@ TEST(ClusterNetCommands, BuildTheBridgeThenEachNode) {
         std::string port = fmt::format("vr-abc123-b{}", k);
         want.push_back({"ip", "netns", "add", ns});
         want.push_back({"ip", "-n", ns, "link", "set", "lo", "up"});
-        want.push_back({"ip", "link", "add", ns, "netns", ns, "type", "veth", "peer", "name", port,
-                        "netns", "vr-abc123-br"});
+        want.push_back({"ip",
+                        "link",
+                        "add",
+                        ns,
+                        "netns",
+                        ns,
+                        "type",
+                        "veth",
+                        "peer",
+                        "name",
+                        port,
+                        "netns",
+                        "vr-abc123-br"});
         want.push_back(
             {"ip", "-n", "vr-abc123-br", "link", "set", port, "master", "vr-abc123-br", "up"});
-        want.push_back(
-            {"ip", "-n", ns, "addr", "add", fmt::format("10.77.9.{}/24", k), "dev", ns});
+        want.push_back({"ip", "-n", ns, "addr", "add", fmt::format("10.77.9.{}/24", k), "dev", ns});
         want.push_back({"ip", "-n", ns, "link", "set", ns, "up"});
     }
     EXPECT_EQ(netns_setup_commands(plan), want);
@@ -188,12 +198,36 @@ TEST(ClusterNetCommands, BuildTheBridgeThenEachNode) {
 
     // Both directions: the node's end and the bridge's port; the bucket at least 32 KiB.
     EXPECT_EQ(shape_commands(plan, plan.nodes[0], 10'000'000),
-              (std::vector<V>{{"tc", "-n", "vr-abc123-n1", "qdisc", "replace", "dev",
-                               "vr-abc123-n1", "root", "tbf", "rate", "10000000bit", "burst",
-                               "32768", "latency", "100ms"},
-                              {"tc", "-n", "vr-abc123-br", "qdisc", "replace", "dev",
-                               "vr-abc123-b1", "root", "tbf", "rate", "10000000bit", "burst",
-                               "32768", "latency", "100ms"}}));
+              (std::vector<V>{{"tc",
+                               "-n",
+                               "vr-abc123-n1",
+                               "qdisc",
+                               "replace",
+                               "dev",
+                               "vr-abc123-n1",
+                               "root",
+                               "tbf",
+                               "rate",
+                               "10000000bit",
+                               "burst",
+                               "32768",
+                               "latency",
+                               "100ms"},
+                              {"tc",
+                               "-n",
+                               "vr-abc123-br",
+                               "qdisc",
+                               "replace",
+                               "dev",
+                               "vr-abc123-b1",
+                               "root",
+                               "tbf",
+                               "rate",
+                               "10000000bit",
+                               "burst",
+                               "32768",
+                               "latency",
+                               "100ms"}}));
     // 10 Gbit/s: 5 ms worth of bytes.
     EXPECT_EQ(shape_commands(plan, plan.nodes[0], 10'000'000'000)[0][12], "6250000");
     EXPECT_EQ(shape_commands(plan, plan.nodes[1], 0),
@@ -205,8 +239,15 @@ TEST(ClusterNetCommands, BuildTheBridgeThenEachNode) {
     EXPECT_EQ(parse_rate("8kbit"), 8'000u);
     EXPECT_EQ(parse_rate("100gbit"), 100'000'000'000u);
     EXPECT_EQ(parse_rate("2500000bit"), 2'500'000u);
-    for (std::string_view bad : {"", "100", "mbit", "7kbit", "101gbit", "1.5gbit", "10MB",
-                                 "-1mbit", "99999999999999999999gbit"}) {
+    for (std::string_view bad : {"",
+                                 "100",
+                                 "mbit",
+                                 "7kbit",
+                                 "101gbit",
+                                 "1.5gbit",
+                                 "10MB",
+                                 "-1mbit",
+                                 "99999999999999999999gbit"}) {
         EXPECT_FALSE(parse_rate(bad).has_value()) << bad;
     }
 }
@@ -243,7 +284,8 @@ TEST(ClusterNetRecord, RoundTripsAndNamesNothingButTheCluster) {
         }
     }
     // A crash before any node line was written: the bridge alone.
-    auto bridge_only = parse_netns_record("tag 00ff00\nsubnet 17\nbridge vr-00ff00-br vr-00ff00-br\n");
+    auto bridge_only =
+        parse_netns_record("tag 00ff00\nsubnet 17\nbridge vr-00ff00-br vr-00ff00-br\n");
     ASSERT_TRUE(bridge_only.is_ok()) << bridge_only.status().context();
     EXPECT_EQ(bridge_only.value().namespaces(), std::vector<std::string>{"vr-00ff00-br"});
 }
@@ -328,9 +370,8 @@ TEST(ClusterMounts, DetachesADeadFuseMount) {
     int fuse = ::open("/dev/fuse", O_RDWR | O_CLOEXEC);
     ASSERT_GE(fuse, 0) << "/dev/fuse: " << std::strerror(errno);
     std::string options = fmt::format("fd={},rootmode=40000,user_id=0,group_id=0", fuse);
-    ASSERT_EQ(::mount("vremote", mnt.c_str(), "fuse.vremote", MS_NOSUID | MS_NODEV,
-                      options.c_str()),
-              0)
+    ASSERT_EQ(
+        ::mount("vremote", mnt.c_str(), "fuse.vremote", MS_NOSUID | MS_NODEV, options.c_str()), 0)
         << std::strerror(errno);
     ::close(fuse);
     struct stat st {};

@@ -66,8 +66,8 @@ int main(int argc, char** argv) {
             return 4;
         }
         mounted = true;
-        std::fprintf(stderr, "fake_vremoted %s: mounted %s\n", c.node.name.c_str(),
-                     c.node.mount->c_str());
+        std::fprintf(
+            stderr, "fake_vremoted %s: mounted %s\n", c.node.name.c_str(), c.node.mount->c_str());
     }
     std::filesystem::create_directories(c.node.data_dir);
     std::filesystem::remove(c.node.client_socket);
@@ -82,7 +82,9 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "fake_vremoted %s: exiting on signal %d\n", c.node.name.c_str(), sig);
     }
     if (mounted && !named("FAKE_VREMOTED_LEAVE_MOUNT") && ::umount(c.node.mount->c_str()) != 0) {
-        std::fprintf(stderr, "fake_vremoted %s: cannot unmount: %s\n", c.node.name.c_str(),
+        std::fprintf(stderr,
+                     "fake_vremoted %s: cannot unmount: %s\n",
+                     c.node.name.c_str(),
                      std::strerror(errno));
         return 5;
     }
