@@ -1,9 +1,9 @@
 // `vremote cluster up --netns` with real daemons: each node in a network namespace of its own,
 // joined by veths to a bridge in a further namespace (docs/cluster.md). The CLI reaches every
 // node from the host through its Unix socket; a node's link is cut and restored with `cluster
-// link`; `cluster down` removes every namespace, veth and bridge the cluster created (and only
-// those), also after the daemons were killed and after a `cluster up` that died half-way.
-// Needs root. Every cluster here runs with --no-mount: no FUSE.
+// link` and shaped with `cluster shape`; `cluster down` removes every namespace, veth and bridge
+// the cluster created (and only those), also after the daemons were killed and after a `cluster up`
+// that died half-way. Needs root. Every cluster here runs with --no-mount: no FUSE.
 #include "netns.h"
 
 #include <fcntl.h>
@@ -176,6 +176,49 @@ TEST(NetnsCluster, NodesTalkAcrossTheBridgeAndALinkCutIsSeenAndHealed) {
     get = c.cli(3, {"get", "n2/hello.txt"});
     EXPECT_EQ(get.exit_code, 0) << get.err;
     EXPECT_EQ(get.out, text2);
+
+    // Shape n2's link: a tbf qdisc on both ends of its veth, the cluster still works; then off.
+    auto qdiscs = [&](const std::string& netns, const std::string& dev) {
+        return run_command(
+                   {"/usr/bin/env", "tc", "-n", netns, "qdisc", "show", "dev", dev, "root"}, {}, 30)
+            .out;
+    };
+    const cli::NetnsNode& n2 = plan.value().nodes[1];
+    CommandResult shape = run_command({bin_dir() + "/vremote",
+                                       "cluster",
+                                       "shape",
+                                       "--dir",
+                                       c.dir(),
+                                       "--node",
+                                       "2",
+                                       "--rate",
+                                       "20mbit"},
+                                      {},
+                                      30);
+    ASSERT_EQ(shape.exit_code, 0) << shape.err;
+    EXPECT_NE(qdiscs(n2.netns, n2.veth).find("tbf"), std::string::npos);
+    EXPECT_NE(qdiscs(plan.value().bridge_netns, n2.port).find("rate 20Mbit"), std::string::npos)
+        << qdiscs(plan.value().bridge_netns, n2.port);
+    EXPECT_EQ(qdiscs(plan.value().bridge_netns, plan.value().nodes[0].port).find("tbf"),
+              std::string::npos);
+    get = c.cli(2, {"get", "n2/hello.txt"});
+    EXPECT_EQ(get.out, text2) << get.err;
+    get = c.cli(1, {"get", "n2/hello.txt"});
+    EXPECT_EQ(get.out, text2) << get.err;
+    shape = run_command({bin_dir() + "/vremote",
+                         "cluster",
+                         "shape",
+                         "--dir",
+                         c.dir(),
+                         "--node",
+                         "2",
+                         "--rate",
+                         "off"},
+                        {},
+                        30);
+    ASSERT_EQ(shape.exit_code, 0) << shape.err;
+    EXPECT_EQ(qdiscs(n2.netns, n2.veth).find("tbf"), std::string::npos);
+    EXPECT_EQ(qdiscs(plan.value().bridge_netns, n2.port).find("tbf"), std::string::npos);
 
     // Down: the daemons stop, then every namespace (with its veths and the bridge) goes.
     CommandResult down = c.down();
