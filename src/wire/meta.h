@@ -81,12 +81,18 @@ struct MetaChange {
     bool operator==(const MetaChange&) const = default;
 };
 
+// Path ops (GetAttrPath, Create, Mkdir, Unlink, Rmdir, Rename, Readdir) name their file either
+// by volume and export-relative path (ino 0), or, as the FUSE front end does, by a directory's
+// ino (volume 0) and one name in it (Readdir: an empty path, the directory itself). A Rename
+// with an ino names its target by ino2 (the target's directory, in the same volume) and path2
+// (one name).
 struct MetaRequest {
     MetaOp op = MetaOp::GetAttr;
-    uint16_t volume = 0;  // path ops: the export index on the home
-    uint64_t ino = 0;     // ino ops (Lookup: the parent directory); not 0 for them
-    std::string path;     // path ops; Lookup: the name
-    std::string path2;    // Rename: the target path
+    uint16_t volume = 0;  // path ops by path: the export index on the home
+    uint64_t ino = 0;     // ino ops (Lookup: the parent directory); path ops: the directory or 0
+    uint64_t ino2 = 0;    // Rename by ino: the target's directory; else 0
+    std::string path;     // path ops; Lookup, InvalEntry: the name
+    std::string path2;    // Rename: the target path (a name with ino2)
     uint32_t mode = 0;    // Create, Mkdir: permission bits <= 07777
     uint32_t flags = 0;   // Create: kCreateExclusive or 0; Rename: one kRename* value; else 0
     uint64_t size = 0;    // Truncate, Extend: <= kMaxFileBytes
