@@ -60,8 +60,11 @@ enum class MetaOp : uint8_t {
     Truncate,     // ino, size -> attr
     Extend,       // ino, size -> attr (grows to size, never shrinks)
     SetAttr,      // ino, change -> attr
+    // Home -> node: drop what the node's kernel caches, then reply Ok (docs/design/node.md).
+    InvalAttr,   // ino: the file's attributes (size, times, mode)
+    InvalEntry,  // ino (a directory), name: the directory entry `name` in it
 };
-inline constexpr uint8_t kMetaOpMax = static_cast<uint8_t>(MetaOp::SetAttr);
+inline constexpr uint8_t kMetaOpMax = static_cast<uint8_t>(MetaOp::InvalEntry);
 
 inline constexpr uint32_t kCreateExclusive = 1;  // Create: fail with Exists if the name is taken
 inline constexpr uint32_t kRenameReplace = 0;
