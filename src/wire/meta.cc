@@ -81,6 +81,12 @@ Uses uses(MetaOp op) {
         case MetaOp::SetAttr:
             u.ino = u.change = true;
             break;
+        case MetaOp::InvalAttr:
+            u.ino = true;
+            break;
+        case MetaOp::InvalEntry:
+            u.ino = u.path = u.name = true;
+            break;
     }
     return u;
 }
@@ -647,6 +653,10 @@ std::string_view meta_op_name(MetaOp op) {
             return "Extend";
         case MetaOp::SetAttr:
             return "SetAttr";
+        case MetaOp::InvalAttr:
+            return "InvalAttr";
+        case MetaOp::InvalEntry:
+            return "InvalEntry";
     }
     return "?";
 }

@@ -215,6 +215,13 @@ MetaRequest random_request(MetaOp op, std::mt19937_64& rng) {
             r.ino = ino();
             r.size = rng() % (kMaxFileBytes + 1);
             break;
+        case MetaOp::InvalAttr:
+            r.ino = ino();
+            break;
+        case MetaOp::InvalEntry:
+            r.ino = ino();
+            r.path = "entry";
+            break;
         case MetaOp::SetAttr:
             r.ino = ino();
             if (rng() % 2 == 0) {
@@ -418,7 +425,7 @@ TEST(Meta, RejectsUnknownOps) {
     m.op = static_cast<MetaOp>(0);
     EXPECT_TRUE(request_rejected(m, "op 0 is not a metadata operation"));
     m.op = static_cast<MetaOp>(kMetaOpMax + 1);
-    EXPECT_TRUE(request_rejected(m, "op 13 is not a metadata operation"));
+    EXPECT_TRUE(request_rejected(m, fmt::format("op {} is not a metadata operation", kMetaOpMax + 1)));
 }
 
 TEST(Meta, RejectsFieldsAnOpDoesNotUse) {
