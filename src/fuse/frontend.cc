@@ -84,6 +84,7 @@ struct FuseFrontEnd::Ops {
         if ((conn->capable & FUSE_CAP_PARALLEL_DIROPS) != 0) {
             conn->want |= FUSE_CAP_PARALLEL_DIROPS;
         }
+        conn->max_read = kIoMax;  // must equal the max_read mount option
         conn->max_write = kIoMax;
         conn->max_readahead = kIoMax;
         conn->max_background = 64;
