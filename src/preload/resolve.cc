@@ -155,17 +155,13 @@ std::string normalize(std::string_view path) {
     return out.empty() ? "/" : out;
 }
 
-Target resolve(const Namespace& ns,
-               std::string_view base,
-               std::string_view path,
-               bool origin,
-               const IsVolume& is_volume) {
-    if (path.empty()) {
-        return fail(ENOENT, "empty path");
-    }
-    if (path.size() > PATH_MAX - 1) {
-        return fail(ENAMETOOLONG, "path too long");
-    }
+namespace {
+
+Target resolve_lexically(const Namespace& ns,
+                         std::string_view base,
+                         std::string_view path,
+                         bool origin,
+                         const IsVolume& is_volume) {
     if (path.front() == '/') {
         std::string p = as_mount_path(ns, normalize(path));
         if (config::is_within(p, ns.mount)) {
@@ -189,6 +185,27 @@ Target resolve(const Namespace& ns,
         }
     }
     return in_cluster(ns, path, is_volume);
+}
+
+}  // namespace
+
+Target resolve(const Namespace& ns,
+               std::string_view base,
+               std::string_view path,
+               bool origin,
+               const IsVolume& is_volume) {
+    if (path.empty()) {
+        return fail(ENOENT, "empty path");
+    }
+    if (path.size() > PATH_MAX - 1) {
+        return fail(ENAMETOOLONG, "path too long");
+    }
+    Target t = resolve_lexically(ns, base, path, origin, is_volume);
+    // A trailing slash keeps its meaning (the file must be a directory).
+    if (t.error == 0 && path.ends_with('/') && !t.path.ends_with('/')) {
+        t.path += '/';
+    }
+    return t;
 }
 
 }  // namespace vr::preload

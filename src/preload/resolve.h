@@ -41,6 +41,7 @@ using IsVolume = std::function<bool(std::string_view name)>;
 
 // `path` as given to open/openat; `base` the directory a relative path starts from (the cwd or
 // the dirfd's directory, absolute), or empty if unknown; `origin` whether O_ORIGIN was given.
+// The result is normalised, with the path's trailing slash if it had one.
 Target resolve(const Namespace& ns,
                std::string_view base,
                std::string_view path,

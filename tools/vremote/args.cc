@@ -91,7 +91,10 @@ const std::vector<Spec>& specs() {
         {Verb::Warmup,
          "warmup",
          PathArg::Any,
-         {kConfig},
+         {{"config",
+           "FILE",
+           "the node's config, for node.mount (default $VREMOTE_CONFIG, else "
+           "/etc/vremote/vremote.toml)"}},
          "read files so that this node's caches hold them",
          "PATH is a file or a directory (read recursively; symbolic links inside it are not "
          "followed): an absolute path or one starting with ./ or ../ is used as given, anything "

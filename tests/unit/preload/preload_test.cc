@@ -461,7 +461,7 @@ TEST_F(Preload, WorksInAForkedChild) {
 }
 
 // The seed README's example, compiled exactly as printed (seed_example.c), plain and with
-// _FORTIFY_SOURCE (which calls __open_2).
+// _FORTIFY_SOURCE=2.
 class SeedExample : public Preload, public ::testing::WithParamInterface<const char*> {};
 
 TEST_P(SeedExample, ReadsTheOriginsBytesOnTheOrigin) {

@@ -152,7 +152,9 @@ class Resolve : public ::testing::Test {
 TEST_F(Resolve, RemoteAloneReadsVolumeSlashPathOrTheDefaultVolume) {
     EXPECT_EQ(ok("/home/u", "f.txt"), "/mnt/vr/n2/f.txt");
     EXPECT_EQ(ok("/home/u", "n1/f.txt"), "/mnt/vr/n1/f.txt");
-    EXPECT_EQ(ok("/home/u", "n1/"), "/mnt/vr/n1");
+    EXPECT_EQ(ok("/home/u", "n1/"), "/mnt/vr/n1/");
+    EXPECT_EQ(ok("/home/u", "n1/a/"), "/mnt/vr/n1/a/") << "a trailing slash stays";
+    EXPECT_EQ(ok("/x", "/mnt/vr/n1/a/"), "/mnt/vr/n1/a/");
     EXPECT_EQ(ok("/home/u", "./n1/a/./b"), "/mnt/vr/n1/a/b");
     EXPECT_EQ(ok("/home/u", "n1"), "/mnt/vr/n2/n1") << "no slash: a name in the default volume";
     EXPECT_EQ(ok("/home/u", "sub/f.txt"), "/mnt/vr/n2/sub/f.txt") << "sub is no volume";
