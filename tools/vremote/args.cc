@@ -20,10 +20,21 @@ struct Option {
     std::string_view help;
 };
 
+// The positional argument a command takes.
+enum class PathArg : uint8_t {
+    None,
+    Volume,  // VOLUME/PATH
+    Any,     // PATH: VOLUME/PATH, or a path on the mount (warmup)
+};
+
+std::string_view path_name(PathArg p) {
+    return p == PathArg::Volume ? "VOLUME/PATH" : p == PathArg::Any ? "PATH" : "";
+}
+
 struct Spec {
     Verb verb;
     std::string_view name;  // "get", "cluster up"
-    bool takes_path;
+    PathArg path;
     std::vector<Option> options;
     std::string_view summary;
     std::string_view details;
@@ -38,7 +49,7 @@ const std::vector<Spec>& specs() {
     static const std::vector<Spec> kSpecs = {
         {Verb::Get,
          "get",
-         true,
+         PathArg::Volume,
          {{"offset", "N", "start at byte N (default 0)"},
           {"length", "N", "at most N bytes (default: to the end of the file)"},
           kConfig},
@@ -46,16 +57,26 @@ const std::vector<Spec>& specs() {
          "Reads in 1 MiB chunks, so any file size streams in constant memory."},
         {Verb::Put,
          "put",
-         true,
+         PathArg::Volume,
          {{"offset", "N", "write at byte N (default 0)"}, kConfig},
          "write stdin into a file, creating it if missing",
          "The file is not truncated: bytes beyond what stdin covers stay. Run `vremote sync` to "
          "make the data durable on the file's home node."},
-        {Verb::Sync, "sync", true, {kConfig}, "make a file's completed writes durable (fsync)", ""},
-        {Verb::Status, "status", false, {kConfig}, "this node's view of the cluster's links", ""},
+        {Verb::Sync,
+         "sync",
+         PathArg::Volume,
+         {kConfig},
+         "make a file's completed writes durable (fsync)",
+         ""},
+        {Verb::Status,
+         "status",
+         PathArg::None,
+         {kConfig},
+         "this node's view of the cluster's links",
+         ""},
         {Verb::Pages,
          "pages",
-         true,
+         PathArg::Volume,
          {kConfig},
          "the state of each page of a file on this node",
          "M: modified here (the only copy that may be written), S: shared (a clean copy), "
@@ -63,13 +84,27 @@ const std::vector<Spec>& specs() {
          "to 256 pages) or the runs of equal states."},
         {Verb::Stats,
          "stats",
-         false,
+         PathArg::None,
          {kConfig},
          "this node's counters, one `name value` a line",
          ""},
+        {Verb::Warmup,
+         "warmup",
+         PathArg::Any,
+         {{"config",
+           "FILE",
+           "the node's config, for node.mount (default $VREMOTE_CONFIG, else "
+           "/etc/vremote/vremote.toml)"}},
+         "read files so that this node's caches hold them",
+         "PATH is a file or a directory (read recursively; symbolic links inside it are not "
+         "followed): an absolute path or one starting with ./ or ../ is used as given, anything "
+         "else is VOLUME/PATH under the config's node.mount. Every regular file is read from "
+         "start to end in 1 MiB reads, in constant memory. A progress bar goes to stderr when it "
+         "is a terminal; a one-line summary goes to stdout. A file that cannot be read is "
+         "reported and counted, and the exit status is then 1."},
         {Verb::ClusterUp,
          "cluster up",
-         false,
+         PathArg::None,
          {{"nodes", "N", "number of nodes, 1-64 (required)"},
           {"dir", "DIR", "where the cluster lives (required)"},
           {"base-port", "P", "node K listens on 127.0.0.1:P+K (default: free ports from 11041)"},
@@ -85,7 +120,7 @@ const std::vector<Spec>& specs() {
          "every other one up. Refuses a DIR that holds a running cluster."},
         {Verb::ClusterDown,
          "cluster down",
-         false,
+         PathArg::None,
          {{"dir", "DIR", "the cluster's directory (required)"},
           {"wait", "SECONDS", "how long to wait for the daemons to exit (default 20)"}},
          "stop a local test cluster",
@@ -97,8 +132,8 @@ const std::vector<Spec>& specs() {
 
 std::string usage_line(const Spec& s) {
     std::string line = fmt::format("usage: vremote {}", s.name);
-    if (s.takes_path) {
-        line += " VOLUME/PATH";
+    if (s.path != PathArg::None) {
+        line += fmt::format(" {}", path_name(s.path));
     }
     for (const Option& o : s.options) {
         bool required = o.help.find("(required)") != std::string_view::npos;
@@ -159,8 +194,8 @@ std::string general_help() {
         "Commands:\n";
     for (const Spec& s : specs()) {
         std::string head(s.name);
-        if (s.takes_path) {
-            head += " VOLUME/PATH";
+        if (s.path != PathArg::None) {
+            head += fmt::format(" {}", path_name(s.path));
         }
         text += fmt::format("  {:<26} {}\n", head, s.summary);
     }
@@ -297,18 +332,23 @@ Result<Command> parse_args(std::span<const std::string_view> args) {
 
     Command cmd;
     cmd.verb = spec->verb;
-    size_t want = spec->takes_path ? 1 : 0;
+    size_t want = spec->path != PathArg::None ? 1 : 0;
     if (positional.size() != want) {
         if (want == 1 && positional.empty()) {
-            return usage_error(spec, fmt::format("{}: which file? (VOLUME/PATH)", spec->name));
+            return usage_error(
+                spec, fmt::format("{}: which file? ({})", spec->name, path_name(spec->path)));
         }
         return usage_error(
             spec, fmt::format("{}: unexpected argument \"{}\"", spec->name, positional[want]));
     }
     if (want == 1) {
         cmd.path = std::string(positional[0]);
-        if (cmd.path.empty() || cmd.path.find('/') == std::string::npos ||
-            cmd.path.starts_with('/')) {
+        if (spec->path == PathArg::Any && cmd.path.empty()) {
+            return usage_error(spec, fmt::format("{}: the path is empty", spec->name));
+        }
+        if (spec->path == PathArg::Volume &&
+            (cmd.path.empty() || cmd.path.find('/') == std::string::npos ||
+             cmd.path.starts_with('/'))) {
             return usage_error(
                 spec,
                 fmt::format("{}: \"{}\" is not VOLUME/PATH (a volume name, a slash, then the "
@@ -370,8 +410,8 @@ Result<Command> parse_args(std::span<const std::string_view> args) {
     if (values.contains("encrypt")) {
         std::string e = text_of("encrypt");
         if (e != "on" && e != "off" && bad.is_ok()) {
-            bad = usage_error(spec, fmt::format("{}: --encrypt is on or off, not \"{}\"",
-                                                spec->name, e));
+            bad = usage_error(spec,
+                              fmt::format("{}: --encrypt is on or off, not \"{}\"", spec->name, e));
         }
         cmd.encrypt = e == "on";
     }
