@@ -4,13 +4,15 @@
 // the coherence messages (family Meta), so they are ordered with them.
 //
 //   Volumes{volumes}                 node -> peer, after every link-up (id 0)
-//   MetaRequest{op, ...}             node -> home (id: the requester's rpc id, never 0)
-//   MetaReply{code, message, ...}    home -> node (id: the request's id)
+//   MetaRequest{op, ...}             node -> home; InvalAttr, InvalEntry: home -> node
+//                                    (id: the requester's rpc id, never 0)
+//   MetaReply{code, message, ...}    the answer (id: the request's id)
 //
 // Paths are relative to the volume's export root ("" is the root), 0..max_path bytes without
-// NUL; the codec does not resolve them (the home's store does, beneath its root). Names
-// (Lookup) are one component: 1..255 bytes without '/' or NUL. An ino is the home's engine ino
-// (the export index in its top byte, see node/ino.h); the codec only checks it is not 0.
+// NUL; the codec does not resolve them (the home's store does, beneath its root). Names (Lookup,
+// InvalEntry, path ops by ino) are one component: 1..255 bytes without '/' or NUL, not "." or
+// "..". An ino is the home's engine ino (the export index in its top byte, see node/ino.h); the
+// codec only checks it is not 0.
 //
 // A MetaRequest has one layout for every op: the fields an op does not use (see MetaOp) must be
 // 0 or empty, and the encoder refuses, and the decoder rejects, a request where they are not.
@@ -47,6 +49,7 @@ struct VolumesMsg {
     bool operator==(const VolumesMsg&) const = default;
 };
 
+// Path ops take "volume, path" or "ino, name" (see MetaRequest).
 enum class MetaOp : uint8_t {
     Lookup = 1,   // ino (the parent directory), name -> attr
     GetAttrPath,  // volume, path -> attr (a final symlink is described, not followed)
@@ -55,7 +58,7 @@ enum class MetaOp : uint8_t {
     Mkdir,        // volume, path, mode -> attr
     Unlink,       // volume, path
     Rmdir,        // volume, path
-    Rename,       // volume, path -> path2, flags (kRename*)
+    Rename,       // volume, path -> path2, flags (kRename*); by ino: ino, name -> ino2, name2
     Readdir,      // volume, path, cookie, count (1..kReaddirMax) -> entries, next_cookie, end
     Truncate,     // ino, size -> attr
     Extend,       // ino, size -> attr (grows to size, never shrinks)
