@@ -17,8 +17,7 @@ fi
 rm -rf "$dir"
 echo
 echo "== bringing up 3 nodes in $dir =="
-# --no-mount until vremoted mounts (FUSE): without it cluster up waits for DIR/nK/mnt.
-vremote cluster up --nodes 3 --dir "$dir" --no-mount
+vremote cluster up --nodes 3 --dir "$dir"
 trap 'echo; echo "== stopping the cluster =="; vremote cluster down --dir "$dir"' EXIT
 cfg() { echo "$dir/n$1/vremote.toml"; }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is needed, builds, and runs every test kind.
-#   unit      engine, status, checker and doc-table tests
+#   unit        every module on its own (engine, wire, store, config, net, client, CLI)
+#   integration real vremoted processes from `vremote cluster up`
 #   sim       5,000 simulated seeds (2-8 nodes, crashes, partitions, link resets)
 #   mutation  planted protocol bugs that the simulator must catch
 #   model     exhaustive SPIN verification of the Promela model

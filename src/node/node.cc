@@ -11,6 +11,7 @@
 #include "net/auth.h"
 #include "node/ino.h"
 #include "node/sync_worker.h"
+#include "store/path.h"
 
 namespace vr::node {
 
@@ -41,6 +42,7 @@ using coherence::Range;
     X(meta_requests_sent, "metadata requests sent to homes")                                   \
     X(meta_requests_served, "metadata requests served for peers")                              \
     X(meta_requests_refused, "metadata requests of peers refused with an error")               \
+    X(meta_invalidations_sent, "attribute and entry invalidations sent to holders")            \
     X(reads, "local reads")                                                                    \
     X(writes, "local writes")                                                                  \
     X(fsyncs, "local fsyncs")                                                                  \
@@ -250,6 +252,22 @@ void Node::tick() {
         MetaCb cb = std::move(it->second.cb);
         rpcs_.erase(it);
         cb(error_reply(st));
+    }
+    // A home whose link went down can no longer invalidate what our kernel caches of its
+    // metadata: drop it now (its pages are the engine's business: the lease).
+    if (link_states_.size() != names_.size()) {
+        link_states_.assign(names_.size(), net::LinkState::Down);
+    }
+    for (NodeId n = 0; n < names_.size(); ++n) {
+        if (n == self_) {
+            continue;
+        }
+        net::LinkState st = transport_->info(n).state;
+        if (link_states_[n] == net::LinkState::Up && st != net::LinkState::Up &&
+            kernel_ != nullptr) {
+            kernel_->home_lost(n);
+        }
+        link_states_[n] = st;
     }
     tick_timer_ = loop_.add_timer(now() + 10'000, [this] { tick(); });
 }
@@ -695,11 +713,15 @@ void Node::read(FileId file, uint64_t offset, uint64_t length, coherence::ReadMo
         });
     };
     auto hint = size_hints_.find(file);
-    bool prefetch = hint != size_hints_.end() && hint->second > offset;
+    // A page-cache fill fetches every page the kernel asked for, past the end too: the kernel
+    // keeps them (zero-filled), so the engine must know it holds them.
+    bool fill = mode == coherence::ReadMode::KernelFill;
+    bool prefetch = fill || (hint != size_hints_.end() && hint->second > offset);
     // Both parts are counted before either starts: either may complete at once.
     j->pending = prefetch ? 2 : 1;
     if (prefetch) {
-        PageIndex end = pages_until(std::min(offset + length, hint->second));
+        PageIndex end = fill ? pages_until(offset + length)
+                             : pages_until(std::min(offset + length, hint->second));
         j->covered_end = end;
         engine_read(file, Range{first, end - first}, mode,
                     [j, finish](Result<std::vector<PageBuf>> r) {
@@ -822,12 +844,30 @@ wire::MetaReply Node::attr_reply(uint16_t index, const Result<store::Attr>& attr
     return r;
 }
 
-void Node::exec_meta(NodeId from, wire::MetaRequest req, MetaCb cb) {
-    (void)from;
+bool Node::path_op(wire::MetaOp op) {
     using wire::MetaOp;
-    bool by_ino = req.op == MetaOp::Lookup || req.op == MetaOp::GetAttr ||
-                  req.op == MetaOp::Truncate || req.op == MetaOp::Extend ||
-                  req.op == MetaOp::SetAttr;
+    return op == MetaOp::GetAttrPath || op == MetaOp::Create || op == MetaOp::Mkdir ||
+           op == MetaOp::Unlink || op == MetaOp::Rmdir || op == MetaOp::Rename ||
+           op == MetaOp::Readdir;
+}
+
+void Node::exec_meta(NodeId from, wire::MetaRequest req, MetaCb cb) {
+    using wire::MetaOp;
+    if (req.op == MetaOp::InvalAttr || req.op == MetaOp::InvalEntry) {
+        // The home of the file asks this node to drop what its kernel caches.
+        FileId f{from, req.ino};
+        auto reply = [cb] { cb(wire::MetaReply{}); };
+        if (kernel_ == nullptr) {
+            reply();
+        } else if (req.op == MetaOp::InvalAttr) {
+            kernel_->invalidate_attr(f, [this, reply] { loop_.post(reply); });
+        } else {
+            kernel_->invalidate_entry(f, req.path, [this, reply] { loop_.post(reply); });
+        }
+        return;
+    }
+    bool relative = path_op(req.op) && req.ino != 0;
+    bool by_ino = !path_op(req.op) || relative;
     uint16_t index = by_ino ? ino_export(req.ino) : req.volume;
     uint64_t local = ino_local(req.ino);
     auto exr = export_at(index);
@@ -842,35 +882,106 @@ void Node::exec_meta(NodeId from, wire::MetaRequest req, MetaCb cb) {
             [this, from, req, cb]() mutable { exec_meta(from, std::move(req), std::move(cb)); });
         return;
     }
-    switch (req.op) {
-        case MetaOp::Lookup:
-            cb(attr_reply(index, ex.lookup(local, req.path)));
-            return;
-        case MetaOp::GetAttrPath:
-            cb(attr_reply(index, ex.getattr_path(req.path)));
-            return;
-        case MetaOp::GetAttr:
-            cb(attr_reply(index, ex.getattr(local)));
-            return;
-        case MetaOp::Create:
-            cb(attr_reply(index,
-                          ex.create(req.path,
-                                    req.mode,
-                                    (req.flags & wire::kCreateExclusive) != 0
-                                        ? store::CreateMode::Exclusive
-                                        : store::CreateMode::OpenExisting)));
-            return;
-        case MetaOp::Mkdir:
-            cb(attr_reply(index, ex.mkdir(req.path, req.mode)));
-            return;
-        case MetaOp::Unlink: {
-            Status st = ex.unlink(req.path);
-            cb(st.is_ok() ? wire::MetaReply{} : error_reply(st));
+    // Path ops by directory ino: the directory's path in the store, joined with the name.
+    std::string path = req.path;
+    std::string path2 = req.path2;
+    uint64_t dir_ino = 0;   // the directory whose entry the op reads or changes (engine ino)
+    uint64_t dir2_ino = 0;  // Rename: the target's directory
+    if (relative) {
+        auto base = ex.path_of(local);
+        if (!base.is_ok()) {
+            cb(error_reply(base.status()));
             return;
         }
+        path = req.path.empty() ? base.value() : store::join(base.value(), req.path);
+        dir_ino = req.ino;
+        if (req.op == MetaOp::Rename) {
+            if (ino_export(req.ino2) != index) {
+                cb(error_reply(Status(Code::CrossDevice, "rename across volumes")));
+                return;
+            }
+            auto base2 = ex.path_of(ino_local(req.ino2));
+            if (!base2.is_ok()) {
+                cb(error_reply(base2.status()));
+                return;
+            }
+            path2 = store::join(base2.value(), req.path2);
+            dir2_ino = req.ino2;
+        }
+    } else if (path_op(req.op)) {
+        // By path (the native API): find the directory for the entry bookkeeping.
+        auto dir_of = [&](const std::string& p) -> uint64_t {
+            size_t slash = p.rfind('/');
+            auto d = ex.getattr_path(slash == std::string::npos ? "" : p.substr(0, slash));
+            if (!d.is_ok()) {
+                return 0;
+            }
+            auto ino = make_ino(index, d->ino);
+            return ino.is_ok() ? ino.value() : 0;
+        };
+        if (req.op != MetaOp::Readdir && req.op != MetaOp::GetAttrPath) {
+            dir_ino = dir_of(path);
+            if (req.op == MetaOp::Rename) {
+                dir2_ino = dir_of(path2);
+            }
+        }
+    } else if (req.op == MetaOp::Lookup) {
+        dir_ino = req.ino;
+    }
+    // Every answer with attributes makes the requester a holder of them (its kernel may cache
+    // them); a lookup makes it a holder of the directory's entries too.
+    auto holding = [this, from, index, dir_ino, cb](const Result<store::Attr>& attr) {
+        wire::MetaReply r = attr_reply(index, attr);
+        if (r.code == Code::Ok && r.attr) {
+            attr_holders_[r.attr->ino] |= coherence::bit(from);
+            if (dir_ino != 0) {
+                entry_holders_[dir_ino] |= coherence::bit(from);
+            }
+        }
+        cb(std::move(r));
+    };
+    switch (req.op) {
+        case MetaOp::Lookup:
+            holding(ex.lookup(local, req.path));
+            return;
+        case MetaOp::GetAttrPath:
+            holding(ex.getattr_path(path));
+            return;
+        case MetaOp::GetAttr:
+            holding(ex.getattr(local));
+            return;
+        case MetaOp::Create:
+            holding(ex.create(path,
+                              req.mode,
+                              (req.flags & wire::kCreateExclusive) != 0
+                                  ? store::CreateMode::Exclusive
+                                  : store::CreateMode::OpenExisting));
+            return;
+        case MetaOp::Mkdir:
+            holding(ex.mkdir(path, req.mode));
+            return;
+        case MetaOp::Unlink:
         case MetaOp::Rmdir: {
-            Status st = ex.rmdir(req.path);
-            cb(st.is_ok() ? wire::MetaReply{} : error_reply(st));
+            auto victim = ex.getattr_path(path);
+            Status st = req.op == MetaOp::Unlink ? ex.unlink(path) : ex.rmdir(path);
+            if (!st.is_ok()) {
+                cb(error_reply(st));
+                return;
+            }
+            std::vector<Inval> inv;
+            std::string name = path.substr(path.rfind('/') == std::string::npos
+                                               ? 0
+                                               : path.rfind('/') + 1);
+            if (dir_ino != 0) {
+                inv.push_back(Inval{dir_ino, name, true});
+            }
+            if (victim.is_ok()) {
+                auto vino = make_ino(index, victim->ino);
+                if (vino.is_ok()) {
+                    inv.push_back(Inval{vino.value(), {}, false});
+                }
+            }
+            invalidate_holders(std::move(inv), from, [cb] { cb(wire::MetaReply{}); });
             return;
         }
         case MetaOp::Rename: {
@@ -879,12 +990,27 @@ void Node::exec_meta(NodeId from, wire::MetaRequest req, MetaCb cb) {
                                     : req.flags == wire::kRenameExchange
                                         ? store::RenameMode::Exchange
                                         : store::RenameMode::Replace;
-            Status st = ex.rename(req.path, req.path2, how);
-            cb(st.is_ok() ? wire::MetaReply{} : error_reply(st));
+            Status st = ex.rename(path, path2, how);
+            if (!st.is_ok()) {
+                cb(error_reply(st));
+                return;
+            }
+            auto last = [](const std::string& p) {
+                size_t slash = p.rfind('/');
+                return slash == std::string::npos ? p : p.substr(slash + 1);
+            };
+            std::vector<Inval> inv;
+            if (dir_ino != 0) {
+                inv.push_back(Inval{dir_ino, last(path), true});
+            }
+            if (dir2_ino != 0) {
+                inv.push_back(Inval{dir2_ino, last(path2), true});
+            }
+            invalidate_holders(std::move(inv), from, [cb] { cb(wire::MetaReply{}); });
             return;
         }
         case MetaOp::Readdir: {
-            auto page = ex.readdir(req.path, req.cookie, std::min<size_t>(req.count, 1024));
+            auto page = ex.readdir(path, req.cookie, std::min<size_t>(req.count, 1024));
             if (!page.is_ok()) {
                 cb(error_reply(page.status()));
                 return;
@@ -892,9 +1018,11 @@ void Node::exec_meta(NodeId from, wire::MetaRequest req, MetaCb cb) {
             wire::MetaReply r;
             for (auto& d : page->entries) {
                 auto ino = make_ino(index, d.ino);
-                r.entries.push_back(wire::MetaDirEntry{std::move(d.name),
-                                                       ino.is_ok() ? ino.value() : 0,
-                                                       meta_type(d.type)});
+                if (!ino.is_ok()) {
+                    continue;  // not representable: the entry is left out
+                }
+                r.entries.push_back(
+                    wire::MetaDirEntry{std::move(d.name), ino.value(), meta_type(d.type)});
             }
             r.next_cookie = page->next_cookie;
             r.end = page->end;
@@ -902,8 +1030,19 @@ void Node::exec_meta(NodeId from, wire::MetaRequest req, MetaCb cb) {
             return;
         }
         case MetaOp::Extend: {
+            auto before = ex.getattr(local);
             Status st = ex.extend(local, req.size);
-            cb(st.is_ok() ? attr_reply(index, ex.getattr(local)) : error_reply(st));
+            if (!st.is_ok()) {
+                cb(error_reply(st));
+                return;
+            }
+            wire::MetaReply r = attr_reply(index, ex.getattr(local));
+            if (before.is_ok() && r.attr && r.attr->size == before->size) {
+                cb(std::move(r));  // no change: nobody's cached size is stale
+                return;
+            }
+            invalidate_holders({Inval{req.ino, {}, false}}, from,
+                               [cb, r = std::move(r)]() mutable { cb(std::move(r)); });
             return;
         }
         case MetaOp::Truncate:
@@ -911,7 +1050,14 @@ void Node::exec_meta(NodeId from, wire::MetaRequest req, MetaCb cb) {
                 cb(error_reply(Status(Code::ReadOnly, "truncate on a read-only export")));
                 return;
             }
-            truncate_at_home(req.ino, req.size, std::move(cb));
+            truncate_at_home(req.ino, req.size, [this, from, ino = req.ino, cb](wire::MetaReply r) {
+                if (r.code != Code::Ok) {
+                    cb(std::move(r));
+                    return;
+                }
+                invalidate_holders({Inval{ino, {}, false}}, from,
+                                   [cb, r = std::move(r)]() mutable { cb(std::move(r)); });
+            });
             return;
         case MetaOp::SetAttr: {
             store::AttrChange ch;
@@ -920,11 +1066,87 @@ void Node::exec_meta(NodeId from, wire::MetaRequest req, MetaCb cb) {
             ch.gid = req.change.gid;
             ch.atime_ns = req.change.atime_ns;
             ch.mtime_ns = req.change.mtime_ns;
-            cb(attr_reply(index, ex.setattr(local, ch)));
+            wire::MetaReply r = attr_reply(index, ex.setattr(local, ch));
+            if (r.code != Code::Ok) {
+                cb(std::move(r));
+                return;
+            }
+            invalidate_holders({Inval{req.ino, {}, false}}, from,
+                               [cb, r = std::move(r)]() mutable { cb(std::move(r)); });
             return;
         }
+        case MetaOp::InvalAttr:
+        case MetaOp::InvalEntry:
+            break;  // handled above
     }
     cb(error_reply(Status(Code::InvalidArgument, "unknown metadata operation")));
+}
+
+void Node::invalidate_holders(std::vector<Inval> invals, NodeId except, std::function<void()> done) {
+    struct Join {
+        size_t pending = 1;
+        bool failed = false;
+        std::function<void()> done;
+    };
+    auto j = std::make_shared<Join>();
+    j->done = std::move(done);
+    auto finish = [this, j](bool failed) {
+        j->failed |= failed;
+        if (--j->pending != 0) {
+            return;
+        }
+        if (!j->failed) {
+            j->done();
+            return;
+        }
+        // A holder did not answer. Its kernel's copy is dropped when it notices that it lost
+        // this home (lease expiry or link loss, KernelCache::home_lost): wait that long.
+        int64_t wait = int64_t{cfg_.timeouts.lease_ms + cfg_.timeouts.grace_ms} * 1000;
+        loop_.add_timer(now() + wait, [j] { j->done(); });
+    };
+    for (const Inval& inv : invals) {
+        auto& holders = inv.entry ? entry_holders_ : attr_holders_;
+        auto it = holders.find(inv.ino);
+        if (it == holders.end()) {
+            continue;
+        }
+        coherence::NodeMask targets = it->second & ~coherence::bit(except);
+        // Holders must fetch again; the requester keeps what its own reply gave it.
+        it->second &= coherence::bit(except);
+        if (it->second == 0) {
+            holders.erase(it);
+        }
+        for (NodeId n = 0; n < names_.size(); ++n) {
+            if ((targets & coherence::bit(n)) == 0) {
+                continue;
+            }
+            ++j->pending;
+            ++counters_->meta_invalidations_sent;
+            FileId f{self_, inv.ino};
+            if (n == self_) {
+                if (kernel_ == nullptr) {
+                    finish(false);
+                } else if (inv.entry) {
+                    kernel_->invalidate_entry(f, inv.name, [this, finish] {
+                        loop_.post([finish] { finish(false); });
+                    });
+                } else {
+                    kernel_->invalidate_attr(f, [this, finish] {
+                        loop_.post([finish] { finish(false); });
+                    });
+                }
+                continue;
+            }
+            wire::MetaRequest r;
+            r.op = inv.entry ? wire::MetaOp::InvalEntry : wire::MetaOp::InvalAttr;
+            r.ino = inv.ino;
+            r.path = inv.name;
+            meta(n, std::move(r), [finish](wire::MetaReply reply) {
+                finish(reply.code != Code::Ok);
+            });
+        }
+    }
+    finish(false);
 }
 
 void Node::truncate_at_home(uint64_t ino, uint64_t size, MetaCb cb) {
@@ -1090,6 +1312,9 @@ std::vector<wire::Counter> Node::counters() const {
         frames_in += li.frames_in;
         frames_out += li.frames_out;
         resets += li.resets;
+    }
+    if (counter_source_) {
+        counter_source_(out);
     }
     out.push_back(wire::Counter{"frames_in", frames_in});
     out.push_back(wire::Counter{"frames_out", frames_out});

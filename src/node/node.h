@@ -63,6 +63,15 @@ class KernelCache {
     virtual void invalidate(coherence::FileId file,
                             coherence::Range range,
                             std::function<void()> done) = 0;
+    // Metadata the kernel caches (attributes, directory entries), invalidated on the home's
+    // request before a change is acknowledged. Same rules as invalidate().
+    virtual void invalidate_attr(coherence::FileId file, std::function<void()> done) = 0;
+    virtual void invalidate_entry(coherence::FileId dir,
+                                  std::string name,
+                                  std::function<void()> done) = 0;
+    // This node lost `home` (the link went down): drop every attribute and entry of its files
+    // the kernel caches, since its invalidations can no longer reach us. Fire and forget.
+    virtual void home_lost(coherence::NodeId home) = 0;
 };
 
 class Node {
@@ -112,6 +121,10 @@ class Node {
     std::string metrics_text() const;  // Prometheus text format
 
     void set_kernel_cache(KernelCache* cache) { kernel_ = cache; }
+    // More counters for `vremote stats` and the metrics endpoint (the FUSE front end's).
+    void set_counter_source(std::function<void(std::vector<wire::Counter>&)> source) {
+        counter_source_ = std::move(source);
+    }
     const coherence::Engine& engine() const { return engine_; }
 
   private:
@@ -146,6 +159,17 @@ class Node {
                      std::function<void(Result<std::vector<coherence::PageBuf>>)> cb);
 
     // Home side.
+    struct Inval {
+        uint64_t ino = 0;  // the file (attributes) or the directory (entry)
+        std::string name;  // the entry's name
+        bool entry = false;
+    };
+    static bool path_op(wire::MetaOp op);
+    // Invalidates at every holder but `except` (which gets the new state in its reply), then
+    // calls done. A holder that does not answer is waited for until its lease has run out.
+    void invalidate_holders(std::vector<Inval> invals,
+                            coherence::NodeId except,
+                            std::function<void()> done);
     void exec_meta(coherence::NodeId from, wire::MetaRequest req, MetaCb cb);
     void truncate_at_home(uint64_t ino, uint64_t size, MetaCb cb);
     Result<store::Export*> export_at(uint16_t index);
@@ -163,6 +187,7 @@ class Node {
     std::vector<std::unique_ptr<store::Export>> exports_;
     std::unique_ptr<SyncWorker> sync_;
     KernelCache* kernel_ = nullptr;
+    std::function<void(std::vector<wire::Counter>&)> counter_source_;
 
     std::map<std::string, VolumeRef, std::less<>> volumes_;
     std::map<std::pair<coherence::NodeId, uint16_t>, std::string> volume_names_;
@@ -174,6 +199,11 @@ class Node {
     std::map<uint64_t, DoneCb> fsyncs_;
     uint64_t next_rpc_ = 1;
     std::map<uint64_t, Rpc> rpcs_;
+    // Home side: the nodes whose kernels may cache a file's attributes, or a directory's
+    // entries (engine inos of this node's exports).
+    std::map<uint64_t, coherence::NodeMask> attr_holders_;
+    std::map<uint64_t, coherence::NodeMask> entry_holders_;
+    std::vector<net::LinkState> link_states_;  // last seen, per peer, to notice losses
     // Files being truncated at this home: requests that must wait for the truncation.
     std::map<uint64_t, std::vector<std::function<void()>>> truncating_;
     // The last size each file was known to have: reads fetch only the pages below it, and

@@ -36,11 +36,13 @@ constexpr size_t kEntryMinBytes = 1 + 1 + 8 + 1;  // a one-byte name
 // Which request fields each op uses. Everything else must be 0 or empty.
 
 struct Uses {
-    bool volume = false;   // path ops: the export index
-    bool ino = false;      // ino ops (Lookup: the parent directory)
+    bool volume = false;   // path ops by path: the export index
+    bool ino = false;      // ino ops (Lookup: the parent directory); path ops by ino
+    bool ino2 = false;     // Rename by ino: the target's directory
     bool path = false;     // a path relative to the export root
-    bool name = false;     // Lookup: `path` holds one component instead of a path
+    bool name = false;     // `path` holds one component instead of a path
     bool path2 = false;    // Rename
+    bool name2 = false;    // Rename by ino: `path2` holds one component
     bool mode = false;     // Create, Mkdir
     bool flags = false;    // Create, Rename
     bool size = false;     // Truncate, Extend
@@ -48,31 +50,69 @@ struct Uses {
     bool change = false;   // SetAttr
 };
 
-Uses uses(MetaOp op) {
+// The ops that name their file by volume and path, or by a directory's ino and a name.
+bool is_path_op(MetaOp op) {
+    switch (op) {
+        case MetaOp::GetAttrPath:
+        case MetaOp::Create:
+        case MetaOp::Mkdir:
+        case MetaOp::Unlink:
+        case MetaOp::Rmdir:
+        case MetaOp::Rename:
+        case MetaOp::Readdir:
+            return true;
+        case MetaOp::Lookup:
+        case MetaOp::GetAttr:
+        case MetaOp::Truncate:
+        case MetaOp::Extend:
+        case MetaOp::SetAttr:
+        case MetaOp::InvalAttr:
+        case MetaOp::InvalEntry:
+            return false;
+    }
+    return false;
+}
+
+// A path op with an ino names its file by that directory (and a name in it): ino is what tells
+// the two forms apart.
+bool by_ino(const MetaRequest& m) {
+    return is_path_op(m.op) && m.ino != 0;
+}
+
+Uses uses(MetaOp op, bool ino_form) {
     Uses u;
+    // Path ops: volume and path, or ino and a name (Readdir by ino: the directory itself).
+    if (is_path_op(op)) {
+        u.volume = u.path = !ino_form;
+        u.ino = u.name = ino_form;
+    }
     switch (op) {
         case MetaOp::Lookup:
+        case MetaOp::InvalEntry:
             u.ino = u.path = u.name = true;
+            break;
+        case MetaOp::GetAttr:
+        case MetaOp::InvalAttr:
+            u.ino = true;
             break;
         case MetaOp::GetAttrPath:
         case MetaOp::Unlink:
         case MetaOp::Rmdir:
-            u.volume = u.path = true;
-            break;
-        case MetaOp::GetAttr:
-            u.ino = true;
             break;
         case MetaOp::Create:
-            u.volume = u.path = u.mode = u.flags = true;
+            u.mode = u.flags = true;
             break;
         case MetaOp::Mkdir:
-            u.volume = u.path = u.mode = true;
+            u.mode = true;
             break;
         case MetaOp::Rename:
-            u.volume = u.path = u.path2 = u.flags = true;
+            u.path2 = !ino_form;
+            u.ino2 = u.name2 = ino_form;
+            u.flags = true;
             break;
         case MetaOp::Readdir:
-            u.volume = u.path = u.readdir = true;
+            u.name = false;
+            u.readdir = true;
             break;
         case MetaOp::Truncate:
         case MetaOp::Extend:
@@ -110,7 +150,8 @@ Status check_path(std::string_view path, std::string_view field, const Limits& l
     return detail::check_no_nul(path, field);
 }
 
-// One path component: a Lookup name or a directory entry's name.
+// One path component: a name in a directory (Lookup, InvalEntry, path ops by ino) or a
+// directory entry's name.
 Status check_component(std::string_view name, std::string_view field) {
     if (name.empty()) {
         return protocol_error("{} is empty", field);
@@ -122,6 +163,10 @@ Status check_component(std::string_view name, std::string_view field) {
     size_t slash = name.find('/');
     if (slash != std::string_view::npos) {
         return protocol_error("{} has a '/' at offset {} (one path component only)", field, slash);
+    }
+    if (name == "." || name == "..") {
+        return protocol_error(
+            "{} \"{}\" is not a name (\".\" and \"..\" are reserved)", field, name);
     }
     return detail::check_no_nul(name, field);
 }
@@ -230,21 +275,20 @@ void read(Reader& r, VolumesMsg& m) {
 // ------------------------------------------------------------------------------------------
 // MetaRequest
 
+// `who` is the op, and for a path op its form ("Unlink by ino", "Unlink by path").
 template <typename T>
-Status must_be_zero(MetaOp op, std::string_view field, T value) {
+Status must_be_zero(std::string_view who, std::string_view field, T value) {
     if (value != T{}) {
         return protocol_error(
-            "{} does not use {}, which must be 0 but holds {}", meta_op_name(op), field, value);
+            "{} does not use {}, which must be 0 but holds {}", who, field, value);
     }
     return Status::ok();
 }
 
-Status must_be_empty(MetaOp op, std::string_view field, const std::string& value) {
+Status must_be_empty(std::string_view who, std::string_view field, const std::string& value) {
     if (!value.empty()) {
-        return protocol_error("{} does not use {}, which must be empty but holds {} bytes",
-                              meta_op_name(op),
-                              field,
-                              value.size());
+        return protocol_error(
+            "{} does not use {}, which must be empty but holds {} bytes", who, field, value.size());
     }
     return Status::ok();
 }
@@ -253,37 +297,48 @@ Status check(const MetaRequest& m, const Limits& limits) {
     if (!known_op(static_cast<uint8_t>(m.op))) {
         return protocol_error("op {} is not a metadata operation", static_cast<uint8_t>(m.op));
     }
-    Uses u = uses(m.op);
+    Uses u = uses(m.op, by_ino(m));
     std::string_view op = meta_op_name(m.op);
+    std::string who(op);
+    if (is_path_op(m.op)) {
+        who += by_ino(m) ? " by ino" : " by path";
+    }
     if (u.volume) {
         if (m.volume >= kVolumesMax) {
             return protocol_error(
                 "{} volume {} is not an export index (below {})", op, m.volume, kVolumesMax);
         }
     } else {
-        VR_TRY(must_be_zero(m.op, "volume", m.volume));
+        VR_TRY(must_be_zero(who, "volume", m.volume));
     }
     if (u.ino) {
         VR_TRY(check_ino(m.ino, fmt::format("{} ino", op)));
     } else {
-        VR_TRY(must_be_zero(m.op, "ino", m.ino));
+        VR_TRY(must_be_zero(who, "ino", m.ino));
+    }
+    if (u.ino2) {
+        VR_TRY(check_ino(m.ino2, fmt::format("{} ino2", op)));
+    } else {
+        VR_TRY(must_be_zero(who, "ino2", m.ino2));
     }
     if (u.name) {
         VR_TRY(check_component(m.path, fmt::format("{} name", op)));
     } else if (u.path) {
         VR_TRY(check_path(m.path, fmt::format("{} path", op), limits));
     } else {
-        VR_TRY(must_be_empty(m.op, "path", m.path));
+        VR_TRY(must_be_empty(who, "path", m.path));
     }
-    if (u.path2) {
+    if (u.name2) {
+        VR_TRY(check_component(m.path2, fmt::format("{} target name", op)));
+    } else if (u.path2) {
         VR_TRY(check_path(m.path2, fmt::format("{} path2", op), limits));
     } else {
-        VR_TRY(must_be_empty(m.op, "path2", m.path2));
+        VR_TRY(must_be_empty(who, "path2", m.path2));
     }
     if (u.mode) {
         VR_TRY(check_mode(m.mode, fmt::format("{} mode", op)));
     } else {
-        VR_TRY(must_be_zero(m.op, "mode", m.mode));
+        VR_TRY(must_be_zero(who, "mode", m.mode));
     }
     if (m.op == MetaOp::Create && (m.flags & ~kCreateExclusive) != 0) {
         return protocol_error("Create flags {:#x} has bits other than exclusive (1)", m.flags);
@@ -293,20 +348,20 @@ Status check(const MetaRequest& m, const Limits& limits) {
                               m.flags);
     }
     if (!u.flags) {
-        VR_TRY(must_be_zero(m.op, "flags", m.flags));
+        VR_TRY(must_be_zero(who, "flags", m.flags));
     }
     if (u.size) {
         VR_TRY(check_size(m.size, fmt::format("{} size", op)));
     } else {
-        VR_TRY(must_be_zero(m.op, "size", m.size));
+        VR_TRY(must_be_zero(who, "size", m.size));
     }
     if (u.readdir) {
         if (m.count == 0 || m.count > kReaddirMax) {
             return protocol_error("Readdir count {} is not in [1, {}]", m.count, kReaddirMax);
         }
     } else {
-        VR_TRY(must_be_zero(m.op, "cookie", m.cookie));
-        VR_TRY(must_be_zero(m.op, "count", m.count));
+        VR_TRY(must_be_zero(who, "cookie", m.cookie));
+        VR_TRY(must_be_zero(who, "count", m.count));
     }
     if (u.change) {
         if (m.change.mode) {
@@ -315,7 +370,7 @@ Status check(const MetaRequest& m, const Limits& limits) {
         VR_TRY(check_owner(m.change.uid, "SetAttr change.uid"));
         VR_TRY(check_owner(m.change.gid, "SetAttr change.gid"));
     } else if (m.change != MetaChange{}) {
-        return protocol_error("{} does not use change, which must be empty", op);
+        return protocol_error("{} does not use change, which must be empty", who);
     }
     return Status::ok();
 }
@@ -329,6 +384,7 @@ void write(Writer& w, const MetaRequest& m) {
     w.u8(static_cast<uint8_t>(m.op));
     w.u16(m.volume);
     w.u64(m.ino);
+    w.u64(m.ino2);
     w.u32(m.mode);
     w.u32(m.flags);
     w.u64(m.size);
@@ -366,6 +422,7 @@ void read(Reader& r, MetaRequest& m) {
     m.op = static_cast<MetaOp>(op);
     m.volume = r.u16("volume");
     m.ino = r.u64("ino");
+    m.ino2 = r.u64("ino2");
     m.mode = r.u32("mode");
     m.flags = r.u32("flags");
     m.size = r.u64("size");
@@ -647,6 +704,10 @@ std::string_view meta_op_name(MetaOp op) {
             return "Extend";
         case MetaOp::SetAttr:
             return "SetAttr";
+        case MetaOp::InvalAttr:
+            return "InvalAttr";
+        case MetaOp::InvalEntry:
+            return "InvalEntry";
     }
     return "?";
 }

@@ -4,13 +4,15 @@
 // the coherence messages (family Meta), so they are ordered with them.
 //
 //   Volumes{volumes}                 node -> peer, after every link-up (id 0)
-//   MetaRequest{op, ...}             node -> home (id: the requester's rpc id, never 0)
-//   MetaReply{code, message, ...}    home -> node (id: the request's id)
+//   MetaRequest{op, ...}             node -> home; InvalAttr, InvalEntry: home -> node
+//                                    (id: the requester's rpc id, never 0)
+//   MetaReply{code, message, ...}    the answer (id: the request's id)
 //
 // Paths are relative to the volume's export root ("" is the root), 0..max_path bytes without
-// NUL; the codec does not resolve them (the home's store does, beneath its root). Names
-// (Lookup) are one component: 1..255 bytes without '/' or NUL. An ino is the home's engine ino
-// (the export index in its top byte, see node/ino.h); the codec only checks it is not 0.
+// NUL; the codec does not resolve them (the home's store does, beneath its root). Names (Lookup,
+// InvalEntry, path ops by ino) are one component: 1..255 bytes without '/' or NUL, not "." or
+// "..". An ino is the home's engine ino (the export index in its top byte, see node/ino.h); the
+// codec only checks it is not 0.
 //
 // A MetaRequest has one layout for every op: the fields an op does not use (see MetaOp) must be
 // 0 or empty, and the encoder refuses, and the decoder rejects, a request where they are not.
@@ -47,6 +49,7 @@ struct VolumesMsg {
     bool operator==(const VolumesMsg&) const = default;
 };
 
+// Path ops take "volume, path" or "ino, name" (see MetaRequest).
 enum class MetaOp : uint8_t {
     Lookup = 1,   // ino (the parent directory), name -> attr
     GetAttrPath,  // volume, path -> attr (a final symlink is described, not followed)
@@ -55,13 +58,16 @@ enum class MetaOp : uint8_t {
     Mkdir,        // volume, path, mode -> attr
     Unlink,       // volume, path
     Rmdir,        // volume, path
-    Rename,       // volume, path -> path2, flags (kRename*)
+    Rename,       // volume, path -> path2, flags (kRename*); by ino: ino, name -> ino2, name2
     Readdir,      // volume, path, cookie, count (1..kReaddirMax) -> entries, next_cookie, end
     Truncate,     // ino, size -> attr
     Extend,       // ino, size -> attr (grows to size, never shrinks)
     SetAttr,      // ino, change -> attr
+    // Home -> node: drop what the node's kernel caches, then reply Ok (docs/design/node.md).
+    InvalAttr,   // ino: the file's attributes (size, times, mode)
+    InvalEntry,  // ino (a directory), name: the directory entry `name` in it
 };
-inline constexpr uint8_t kMetaOpMax = static_cast<uint8_t>(MetaOp::SetAttr);
+inline constexpr uint8_t kMetaOpMax = static_cast<uint8_t>(MetaOp::InvalEntry);
 
 inline constexpr uint32_t kCreateExclusive = 1;  // Create: fail with Exists if the name is taken
 inline constexpr uint32_t kRenameReplace = 0;
@@ -81,12 +87,18 @@ struct MetaChange {
     bool operator==(const MetaChange&) const = default;
 };
 
+// Path ops (GetAttrPath, Create, Mkdir, Unlink, Rmdir, Rename, Readdir) name their file either
+// by volume and export-relative path (ino 0), or, as the FUSE front end does, by a directory's
+// ino (volume 0) and one name in it (Readdir: an empty path, the directory itself). A Rename
+// with an ino names its target by ino2 (the target's directory, in the same volume) and path2
+// (one name).
 struct MetaRequest {
     MetaOp op = MetaOp::GetAttr;
-    uint16_t volume = 0;  // path ops: the export index on the home
-    uint64_t ino = 0;     // ino ops (Lookup: the parent directory); not 0 for them
-    std::string path;     // path ops; Lookup: the name
-    std::string path2;    // Rename: the target path
+    uint16_t volume = 0;  // path ops by path: the export index on the home
+    uint64_t ino = 0;     // ino ops (Lookup: the parent directory); path ops: the directory or 0
+    uint64_t ino2 = 0;    // Rename by ino: the target's directory; else 0
+    std::string path;     // path ops; Lookup, InvalEntry: the name
+    std::string path2;    // Rename: the target path (a name with ino2)
     uint32_t mode = 0;    // Create, Mkdir: permission bits <= 07777
     uint32_t flags = 0;   // Create: kCreateExclusive or 0; Rename: one kRename* value; else 0
     uint64_t size = 0;    // Truncate, Extend: <= kMaxFileBytes

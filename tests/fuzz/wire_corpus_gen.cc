@@ -190,20 +190,22 @@ void meta_frames(const std::string& dir, uint8_t selector) {
     change.mode = 0640;
     change.gid = 100;
     change.mtime_ns = -1;  // before the epoch
+
+    // Fields in order: op, volume, ino, ino2, path, path2, mode, flags, size, cookie, count.
     std::vector<MetaRequest> requests = {
-        {MetaOp::Lookup, 0, 7, "file.txt", "", 0, 0, 0, 0, 0, {}},
-        {MetaOp::GetAttrPath, 1, 0, "dir/link", "", 0, 0, 0, 0, 0, {}},
-        {MetaOp::GetAttrPath, 1, 0, "", "", 0, 0, 0, 0, 0, {}},  // the export root
-        {MetaOp::GetAttr, 0, 9, "", "", 0, 0, 0, 0, 0, {}},
-        {MetaOp::Create, 2, 0, "dir/new", "", 0644, kCreateExclusive, 0, 0, 0, {}},
-        {MetaOp::Mkdir, 2, 0, "dir/sub", "", 0755, 0, 0, 0, 0, {}},
-        {MetaOp::Unlink, 2, 0, "dir/old", "", 0, 0, 0, 0, 0, {}},
-        {MetaOp::Rmdir, 2, 0, "dir/sub", "", 0, 0, 0, 0, 0, {}},
-        {MetaOp::Rename, 2, 0, "dir/a", "dir/b", 0, kRenameExchange, 0, 0, 0, {}},
-        {MetaOp::Readdir, 0, 0, "dir", "", 0, 0, 0, 1234, 100, {}},
-        {MetaOp::Truncate, 0, 9, "", "", 0, 0, 4096, 0, 0, {}},
-        {MetaOp::Extend, 0, 9, "", "", 0, 0, 1ull << 40, 0, 0, {}},
-        {MetaOp::SetAttr, 0, 9, "", "", 0, 0, 0, 0, 0, change},
+        {MetaOp::Lookup, 0, 7, 0, "file.txt", "", 0, 0, 0, 0, 0, {}},
+        {MetaOp::GetAttrPath, 1, 0, 0, "dir/link", "", 0, 0, 0, 0, 0, {}},
+        {MetaOp::GetAttrPath, 1, 0, 0, "", "", 0, 0, 0, 0, 0, {}},  // the export root
+        {MetaOp::GetAttr, 0, 9, 0, "", "", 0, 0, 0, 0, 0, {}},
+        {MetaOp::Create, 2, 0, 0, "dir/new", "", 0644, kCreateExclusive, 0, 0, 0, {}},
+        {MetaOp::Mkdir, 2, 0, 0, "dir/sub", "", 0755, 0, 0, 0, 0, {}},
+        {MetaOp::Unlink, 2, 0, 0, "dir/old", "", 0, 0, 0, 0, 0, {}},
+        {MetaOp::Rmdir, 2, 0, 0, "dir/sub", "", 0, 0, 0, 0, 0, {}},
+        {MetaOp::Rename, 2, 0, 0, "dir/a", "dir/b", 0, kRenameExchange, 0, 0, 0, {}},
+        {MetaOp::Readdir, 0, 0, 0, "dir", "", 0, 0, 0, 1234, 100, {}},
+        {MetaOp::Truncate, 0, 9, 0, "", "", 0, 0, 4096, 0, 0, {}},
+        {MetaOp::Extend, 0, 9, 0, "", "", 0, 0, 1ull << 40, 0, 0, {}},
+        {MetaOp::SetAttr, 0, 9, 0, "", "", 0, 0, 0, 0, 0, change},
     };
     uint64_t id = 1;
     for (const MetaRequest& r : requests) {
@@ -228,6 +230,28 @@ void meta_frames(const std::string& dir, uint8_t selector) {
         check(encode_meta_reply(id++, r, l, frame));
         write_file(dir, selector, frame);
     }
+    constexpr uint64_t kDir = 2ull << 56 | 5;  // a directory's ino in export 2
+    // Added later, after the frames above so that their ids, and so their seeds, stay the same.
+    std::vector<MetaRequest> later = {
+        // Path ops by a directory's ino and one name in it.
+        {MetaOp::GetAttrPath, 0, kDir, 0, "link", "", 0, 0, 0, 0, 0, {}},
+        {MetaOp::Create, 0, kDir, 0, "new", "", 0600, 0, 0, 0, 0, {}},
+        {MetaOp::Mkdir, 0, kDir, 0, "sub", "", 0700, 0, 0, 0, 0, {}},
+        {MetaOp::Unlink, 0, kDir, 0, "old", "", 0, 0, 0, 0, 0, {}},
+        {MetaOp::Rmdir, 0, kDir, 0, "sub", "", 0, 0, 0, 0, 0, {}},
+        {MetaOp::Rename, 0, kDir, kDir + 1, "a", "b", 0, kRenameNoReplace, 0, 0, 0, {}},
+        {MetaOp::Readdir, 0, kDir, 0, "", "", 0, 0, 0, 0, 1024, {}},  // the directory itself
+        // The home's invalidations.
+        {MetaOp::InvalAttr, 0, 9, 0, "", "", 0, 0, 0, 0, 0, {}},
+        {MetaOp::InvalEntry, 0, kDir, 0, "gone", "", 0, 0, 0, 0, 0, {}},
+    };
+    for (const MetaRequest& r : later) {
+        check(encode_meta_request(id++, r, l, frame));
+        write_file(dir, selector, frame);
+    }
+    check(encode_meta_reply(
+        id++, MetaReply{Code::CrossDevice, "a -> b", std::nullopt, {}, 0, false}, l, frame));
+    write_file(dir, selector, frame);
 }
 
 // DataS and DataM whose pages were streamed unchecked (kFlagDataUnchecked, no data CRC).

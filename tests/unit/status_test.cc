@@ -29,6 +29,16 @@ TEST(Status, CodeNumbersRoundTripAndRejectUnknown) {
     EXPECT_FALSE(code_from_number(9999, &c));
 }
 
+// Numbers travel on the wire: the newest ones are pinned here, so a renumbering shows.
+TEST(Status, CrossDeviceIsTwenty) {
+    Code c = Code::Ok;
+    ASSERT_TRUE(code_from_number(20, &c));
+    EXPECT_EQ(c, Code::CrossDevice);
+    EXPECT_EQ(code_name(c), "CrossDevice");
+    EXPECT_EQ(errno_of(c), EXDEV);
+    EXPECT_EQ(Status(c).to_string(), "CrossDevice: cross-volume rename");
+}
+
 Result<int> half(int x) {
     if (x % 2 != 0) {
         return Status(Code::InvalidArgument, "odd");

@@ -21,10 +21,25 @@ struct Option {
     std::string_view help;
 };
 
+// The positional argument a command takes.
+enum class PathArg : uint8_t {
+    None,
+    Volume,  // VOLUME/PATH
+    Any,     // PATH: VOLUME/PATH, or a path on the mount (warmup)
+    UpDown,  // up|down (cluster link)
+};
+
+std::string_view path_name(PathArg p) {
+    return p == PathArg::Volume   ? "VOLUME/PATH"
+           : p == PathArg::Any    ? "PATH"
+           : p == PathArg::UpDown ? "up|down"
+                                  : "";
+}
+
 struct Spec {
     Verb verb;
-    std::string_view name;     // "get", "cluster up"
-    std::string_view operand;  // the one positional argument in usage ("VOLUME/PATH"); or none
+    std::string_view name;  // "get", "cluster up"
+    PathArg path;
     std::vector<Option> options;
     std::string_view summary;
     std::string_view details;
@@ -39,7 +54,7 @@ const std::vector<Spec>& specs() {
     static const std::vector<Spec> kSpecs = {
         {Verb::Get,
          "get",
-         "VOLUME/PATH",
+         PathArg::Volume,
          {{"offset", "N", "start at byte N (default 0)"},
           {"length", "N", "at most N bytes (default: to the end of the file)"},
           kConfig},
@@ -47,30 +62,54 @@ const std::vector<Spec>& specs() {
          "Reads in 1 MiB chunks, so any file size streams in constant memory."},
         {Verb::Put,
          "put",
-         "VOLUME/PATH",
+         PathArg::Volume,
          {{"offset", "N", "write at byte N (default 0)"}, kConfig},
          "write stdin into a file, creating it if missing",
          "The file is not truncated: bytes beyond what stdin covers stay. Run `vremote sync` to "
          "make the data durable on the file's home node."},
         {Verb::Sync,
          "sync",
-         "VOLUME/PATH",
+         PathArg::Volume,
          {kConfig},
          "make a file's completed writes durable (fsync)",
          ""},
-        {Verb::Status, "status", "", {kConfig}, "this node's view of the cluster's links", ""},
+        {Verb::Status,
+         "status",
+         PathArg::None,
+         {kConfig},
+         "this node's view of the cluster's links",
+         ""},
         {Verb::Pages,
          "pages",
-         "VOLUME/PATH",
+         PathArg::Volume,
          {kConfig},
          "the state of each page of a file on this node",
          "M: modified here (the only copy that may be written), S: shared (a clean copy), "
          "I: not cached here. Prints the count of each state, then one character per page (up "
          "to 256 pages) or the runs of equal states."},
-        {Verb::Stats, "stats", "", {kConfig}, "this node's counters, one `name value` a line", ""},
+        {Verb::Stats,
+         "stats",
+         PathArg::None,
+         {kConfig},
+         "this node's counters, one `name value` a line",
+         ""},
+        {Verb::Warmup,
+         "warmup",
+         PathArg::Any,
+         {{"config",
+           "FILE",
+           "the node's config, for node.mount (default $VREMOTE_CONFIG, else "
+           "/etc/vremote/vremote.toml)"}},
+         "read files so that this node's caches hold them",
+         "PATH is a file or a directory (read recursively; symbolic links inside it are not "
+         "followed): an absolute path or one starting with ./ or ../ is used as given, anything "
+         "else is VOLUME/PATH under the config's node.mount. Every regular file is read from "
+         "start to end in 1 MiB reads, in constant memory. A progress bar goes to stderr when it "
+         "is a terminal; a one-line summary goes to stdout. A file that cannot be read is "
+         "reported and counted, and the exit status is then 1."},
         {Verb::ClusterUp,
          "cluster up",
-         "",
+         PathArg::None,
          {{"nodes", "N", "number of nodes, 1-64 (required)"},
           {"dir", "DIR", "where the cluster lives (required)"},
           {"base-port", "P", "node K listens on 127.0.0.1:P+K (default: free ports from 11041)"},
@@ -93,7 +132,7 @@ const std::vector<Spec>& specs() {
          "Refuses a DIR that holds a running cluster."},
         {Verb::ClusterDown,
          "cluster down",
-         "",
+         PathArg::None,
          {{"dir", "DIR", "the cluster's directory (required)"},
           {"wait", "SECONDS", "how long to wait for the daemons to exit (default 20)"}},
          "stop a local test cluster",
@@ -103,7 +142,7 @@ const std::vector<Spec>& specs() {
          "DIR/netns: the bridge and veths go with them."},
         {Verb::ClusterLink,
          "cluster link",
-         "up|down",
+         PathArg::UpDown,
          {{"dir", "DIR", "the cluster's directory (required)"},
           {"node", "K", "the node whose link to change (required)"}},
          "cut or restore a node's link (--netns clusters)",
@@ -111,7 +150,7 @@ const std::vector<Spec>& specs() {
          "leaves the node; its daemon keeps running."},
         {Verb::ClusterShape,
          "cluster shape",
-         "",
+         PathArg::None,
          {{"dir", "DIR", "the cluster's directory (required)"},
           {"node", "K", "the node whose link to shape (required)"},
           {"rate", "R", "e.g. 100mbit or 1gbit (bit, kbit, mbit, gbit), or off (required)"}},
@@ -124,8 +163,8 @@ const std::vector<Spec>& specs() {
 
 std::string usage_line(const Spec& s) {
     std::string line = fmt::format("usage: vremote {}", s.name);
-    if (!s.operand.empty()) {
-        line += fmt::format(" {}", s.operand);
+    if (s.path != PathArg::None) {
+        line += fmt::format(" {}", path_name(s.path));
     }
     for (const Option& o : s.options) {
         bool required = o.help.find("(required)") != std::string_view::npos;
@@ -188,8 +227,8 @@ std::string general_help() {
         "Commands:\n";
     for (const Spec& s : specs()) {
         std::string head(s.name);
-        if (s.operand == "VOLUME/PATH") {
-            head += " VOLUME/PATH";
+        if (s.path == PathArg::Volume || s.path == PathArg::Any) {
+            head += fmt::format(" {}", path_name(s.path));
         }
         text += fmt::format("  {:<26} {}\n", head, s.summary);
     }
@@ -339,18 +378,19 @@ Result<Command> parse_args(std::span<const std::string_view> args) {
 
     Command cmd;
     cmd.verb = spec->verb;
-    size_t want = spec->operand.empty() ? 0 : 1;
+    size_t want = spec->path != PathArg::None ? 1 : 0;
     if (positional.size() != want) {
         if (want == 1 && positional.empty()) {
-            return usage_error(spec,
-                               spec->verb == Verb::ClusterLink
-                                   ? fmt::format("{}: up or down?", spec->name)
-                                   : fmt::format("{}: which file? (VOLUME/PATH)", spec->name));
+            return usage_error(
+                spec,
+                spec->path == PathArg::UpDown
+                    ? fmt::format("{}: up or down?", spec->name)
+                    : fmt::format("{}: which file? ({})", spec->name, path_name(spec->path)));
         }
         return usage_error(
             spec, fmt::format("{}: unexpected argument \"{}\"", spec->name, positional[want]));
     }
-    if (spec->verb == Verb::ClusterLink) {
+    if (spec->path == PathArg::UpDown) {
         if (positional[0] != "up" && positional[0] != "down") {
             return usage_error(
                 spec, fmt::format("{}: up or down, not \"{}\"", spec->name, positional[0]));
@@ -358,8 +398,12 @@ Result<Command> parse_args(std::span<const std::string_view> args) {
         cmd.link_up = positional[0] == "up";
     } else if (want == 1) {
         cmd.path = std::string(positional[0]);
-        if (cmd.path.empty() || cmd.path.find('/') == std::string::npos ||
-            cmd.path.starts_with('/')) {
+        if (spec->path == PathArg::Any && cmd.path.empty()) {
+            return usage_error(spec, fmt::format("{}: the path is empty", spec->name));
+        }
+        if (spec->path == PathArg::Volume &&
+            (cmd.path.empty() || cmd.path.find('/') == std::string::npos ||
+             cmd.path.starts_with('/'))) {
             return usage_error(
                 spec,
                 fmt::format("{}: \"{}\" is not VOLUME/PATH (a volume name, a slash, then the "

@@ -21,6 +21,7 @@ enum class Verb : uint8_t {
     Status,
     Pages,
     Stats,
+    Warmup,
     ClusterUp,
     ClusterDown,
     ClusterLink,
@@ -35,9 +36,9 @@ struct Command {
     Verb verb = Verb::Help;
     std::string help;  // Verb::Help: the text to print (to stdout; exit 0)
 
-    // get, put, sync, status, pages, stats
+    // get, put, sync, status, pages, stats, warmup
     std::string config;  // --config; empty: $VREMOTE_CONFIG, else /etc/vremote/vremote.toml
-    std::string path;    // VOLUME/PATH
+    std::string path;    // VOLUME/PATH; warmup: VOLUME/PATH or a path on the mount
     uint64_t offset = 0;
     std::optional<uint64_t> length;  // get: to the end of the file without it
 

@@ -12,6 +12,7 @@
 #include "client/session.h"
 #include "cluster.h"
 #include "vremote/vremote.h"
+#include "warmup.h"
 
 namespace vr::cli {
 
@@ -357,6 +358,8 @@ int run(const Command& cmd, const Io& io) {
             return pages(cmd, io);
         case Verb::Stats:
             return stats(cmd, io);
+        case Verb::Warmup:
+            return warmup(cmd, io);
         case Verb::ClusterUp:
             return cluster_up(cmd, io);
         case Verb::ClusterDown:

@@ -112,13 +112,18 @@ Status detach_node_mounts(const std::string& dir, std::vector<std::string>* note
     namespace fs = std::filesystem;
     std::error_code ec;
     std::string failed;
+    std::vector<std::pair<unsigned long, std::string>> nodes;  // (K, "nK"), in order of K
     for (const auto& entry : fs::directory_iterator(dir, ec)) {
         std::string name = entry.path().filename().string();
-        if (name.size() < 2 || name[0] != 'n' ||
+        if (name.size() < 2 || name.size() > 4 || name[0] != 'n' ||
             !std::all_of(
                 name.begin() + 1, name.end(), [](char c) { return c >= '0' && c <= '9'; })) {
             continue;
         }
+        nodes.emplace_back(std::stoul(name.substr(1)), name);
+    }
+    std::sort(nodes.begin(), nodes.end());
+    for (const auto& [k, name] : nodes) {
         std::string mnt = fmt::format("{}/{}/mnt", dir, name);
         for (int round = 0; round < kDetachRounds; ++round) {
             std::vector<MountEntry> at = mounts_at(mnt);

@@ -16,6 +16,7 @@
 #include "base/log.h"
 #include "net/http_metrics.h"
 #include "config/config.h"
+#include "fuse/frontend.h"
 #include "node/client_server.h"
 #include "node/node.h"
 #include "runtime/event_loop.h"
@@ -98,6 +99,27 @@ int main(int argc, char** argv) {
         log::error("cannot start the client socket: {}", st.to_string());
         return 1;
     }
+    std::unique_ptr<fuse::FuseFrontEnd> mount;
+    if (cfg->node.mount) {
+        fuse::FuseOptions fo;
+        fo.mountpoint = *cfg->node.mount;
+        mount = std::make_unique<fuse::FuseFrontEnd>(loop, *node.value(), fo);
+        node.value()->set_kernel_cache(mount.get());
+        fuse::FuseFrontEnd* fe = mount.get();
+        node.value()->set_counter_source([fe](std::vector<wire::Counter>& out) {
+            const fuse::FuseStats& fs = fe->stats();
+            out.push_back(wire::Counter{"fuse_requests", fs.requests});
+            out.push_back(wire::Counter{"fuse_reads", fs.reads});
+            out.push_back(wire::Counter{"fuse_writes", fs.writes});
+            out.push_back(wire::Counter{"fuse_lookups", fs.lookups});
+        });
+        st = mount->mount();
+        if (!st.is_ok()) {
+            log::error("cannot mount: {}", st.to_string());
+            node.value()->set_kernel_cache(nullptr);
+            return 1;
+        }
+    }
     std::unique_ptr<net::HttpMetrics> metrics;
     if (cfg->node.metrics_listen) {
         Node* n = node.value().get();
@@ -120,7 +142,16 @@ int main(int argc, char** argv) {
             stopping = true;
             log::info("signal {}: stopping", si.ssi_signo);
             clients.stop();
-            node.value()->shutdown([&] { loop.stop(); });
+            // Write back what this node holds modified (the mount keeps serving meanwhile),
+            // then unmount.
+            node.value()->shutdown([&] {
+                if (mount) {
+                    node.value()->set_kernel_cache(nullptr);
+                    node.value()->set_counter_source(nullptr);
+                    mount->unmount();
+                }
+                loop.stop();
+            });
         }
     });
     log::info("client socket {}", cfg->node.client_socket);

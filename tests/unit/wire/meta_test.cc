@@ -44,10 +44,12 @@ std::vector<std::byte> raw_volumes(const VolumesMsg& m, uint64_t id = 0) {
 
 // Offsets of the MetaRequest's fixed fields in a frame (header included).
 constexpr size_t kReqOp = kHeaderSize;
-constexpr size_t kReqCount = kHeaderSize + 35;
-constexpr size_t kReqMask = kHeaderSize + 39;
-constexpr size_t kReqChangeUid = kHeaderSize + 44;
-constexpr size_t kReqPathLen = kHeaderSize + 68;
+constexpr size_t kReqIno2 = kHeaderSize + 11;
+constexpr size_t kReqCount = kHeaderSize + 43;
+constexpr size_t kReqMask = kHeaderSize + 47;
+constexpr size_t kReqChangeUid = kHeaderSize + 52;
+constexpr size_t kReqPathLen = kHeaderSize + 76;
+constexpr size_t kReqFixed = 80;  // the fixed fields and both path lengths
 
 std::vector<std::byte> raw_request(const MetaRequest& m, uint64_t id = 1) {
     std::vector<std::byte> f;
@@ -56,6 +58,7 @@ std::vector<std::byte> raw_request(const MetaRequest& m, uint64_t id = 1) {
     w.u8(static_cast<uint8_t>(m.op));
     w.u16(m.volume);
     w.u64(m.ino);
+    w.u64(m.ino2);
     w.u32(m.mode);
     w.u32(m.flags);
     w.u64(m.size);
@@ -141,13 +144,16 @@ std::string random_name(std::mt19937_64& rng, size_t max) {
     return s;
 }
 
-// Any bytes but NUL (paths) or NUL and '/' (components).
+// Any bytes but NUL (paths) or NUL and '/' (components, never "." or "..").
 std::string random_text(std::mt19937_64& rng, size_t min, size_t max, bool component) {
     std::string s(min + rng() % (max - min + 1), 'x');
     for (char& c : s) {
         do {
             c = static_cast<char>(1 + rng() % 255);
         } while (component && c == '/');
+    }
+    if (component && (s == "." || s == "..")) {
+        s += "x";
     }
     return s;
 }
@@ -166,47 +172,64 @@ VolumesMsg random_volumes(std::mt19937_64& rng) {
     return m;
 }
 
-MetaRequest random_request(MetaOp op, std::mt19937_64& rng) {
+bool is_path_op(MetaOp op) {
+    return op == MetaOp::GetAttrPath || op == MetaOp::Create || op == MetaOp::Mkdir ||
+           op == MetaOp::Unlink || op == MetaOp::Rmdir || op == MetaOp::Rename ||
+           op == MetaOp::Readdir;
+}
+
+// How a path op names its file: by volume and path, or by a directory's ino and a name.
+enum class Form { ByPath, ByIno };
+
+MetaRequest random_request(MetaOp op, std::mt19937_64& rng, Form form = Form::ByPath) {
     MetaRequest r;
     r.op = op;
     auto volume = [&] { return static_cast<uint16_t>(rng() % kVolumesMax); };
     auto ino = [&] { return 1 + rng() % UINT64_MAX; };
     auto path = [&] { return random_text(rng, 0, 300, false); };
+    auto name = [&] { return random_text(rng, 1, kMetaNameMax, true); };
     auto mode = [&] { return static_cast<uint32_t>(rng() % 010000); };
+    // A path op's file: volume and path, or ino and a name (Readdir by ino: no name).
+    if (is_path_op(op)) {
+        if (form == Form::ByIno) {
+            r.ino = ino();
+            r.path = op == MetaOp::Readdir ? "" : name();
+        } else {
+            r.volume = volume();
+            r.path = path();
+        }
+    }
     switch (op) {
         case MetaOp::Lookup:
+        case MetaOp::InvalEntry:
             r.ino = ino();
-            r.path = random_text(rng, 1, kMetaNameMax, true);
+            r.path = name();
             break;
         case MetaOp::GetAttrPath:
         case MetaOp::Unlink:
         case MetaOp::Rmdir:
-            r.volume = volume();
-            r.path = path();
             break;
         case MetaOp::GetAttr:
+        case MetaOp::InvalAttr:
             r.ino = ino();
             break;
         case MetaOp::Create:
-            r.volume = volume();
-            r.path = path();
             r.mode = mode();
             r.flags = static_cast<uint32_t>(rng() % 2);
             break;
         case MetaOp::Mkdir:
-            r.volume = volume();
-            r.path = path();
             r.mode = mode();
             break;
         case MetaOp::Rename:
-            r.volume = volume();
-            r.path = path();
-            r.path2 = path();
+            if (form == Form::ByIno) {
+                r.ino2 = ino();
+                r.path2 = name();
+            } else {
+                r.path2 = path();
+            }
             r.flags = static_cast<uint32_t>(rng() % 3);
             break;
         case MetaOp::Readdir:
-            r.volume = volume();
-            r.path = path();
             r.cookie = rng();
             r.count = static_cast<uint32_t>(1 + rng() % kReaddirMax);
             break;
@@ -320,7 +343,8 @@ TEST(Meta, EveryRequestOpRoundTripsInTheDocumentedLayout) {
     auto rng = test::rng_for_test();
     for (MetaOp op : all_ops()) {
         for (int i = 0; i < 100; ++i) {
-            MetaRequest m = random_request(op, rng);
+            // Path ops in both forms, by path and by a directory's ino.
+            MetaRequest m = random_request(op, rng, i % 2 == 0 ? Form::ByPath : Form::ByIno);
             uint64_t id = 1 + rng() % UINT64_MAX;
             std::vector<std::byte> f;
             Status s = encode_meta_request(id, m, Limits{}, f);
@@ -331,6 +355,60 @@ TEST(Meta, EveryRequestOpRoundTripsInTheDocumentedLayout) {
             EXPECT_EQ(back.value(), m) << meta_op_name(op);
             EXPECT_EQ(test::header_of(f, Limits{}).id, id);
         }
+    }
+}
+
+// The ino-relative forms and the home's invalidations, field by field: each request keeps
+// exactly the fields it was given, and its fixed part is 80 bytes.
+TEST(Meta, PathOpsByInoAndInvalidationsRoundTrip) {
+    constexpr uint64_t kDir = 3ull << 56 | 17;
+    constexpr uint64_t kDir2 = 3ull << 56 | 18;
+    std::vector<MetaRequest> requests;
+    requests.reserve(16);  // add() hands out pointers into it
+    auto add = [&](MetaOp op, uint64_t ino, std::string path) {
+        MetaRequest r;
+        r.op = op;
+        r.ino = ino;
+        r.path = std::move(path);
+        requests.push_back(r);
+        return &requests.back();
+    };
+    add(MetaOp::GetAttrPath, kDir, "file.txt");
+    add(MetaOp::Create, kDir, "new")->mode = 0600;
+    requests.back().flags = kCreateExclusive;
+    add(MetaOp::Mkdir, kDir, std::string(kMetaNameMax, 'd'))->mode = 0755;
+    add(MetaOp::Unlink, kDir, "old");
+    add(MetaOp::Rmdir, kDir, "sub");
+    MetaRequest* rename = add(MetaOp::Rename, kDir, "a");
+    rename->ino2 = kDir2;
+    rename->path2 = "b";
+    rename->flags = kRenameNoReplace;
+    MetaRequest* same_dir = add(MetaOp::Rename, kDir, "a");
+    same_dir->ino2 = kDir;  // within one directory
+    same_dir->path2 = "a.bak";
+    MetaRequest* readdir = add(MetaOp::Readdir, kDir, "");  // the directory itself
+    readdir->cookie = 99;
+    readdir->count = kReaddirMax;
+    add(MetaOp::InvalAttr, kDir, "");
+    add(MetaOp::InvalEntry, kDir, "gone");
+    add(MetaOp::InvalEntry, 1, std::string("\xff.", 2));  // any bytes but NUL and '/'
+    add(MetaOp::Lookup, kDir, "...");                     // only "." and ".." are reserved
+    uint64_t id = 1;
+    for (const MetaRequest& m : requests) {
+        std::vector<std::byte> f;
+        Status s = encode_meta_request(id, m, Limits{}, f);
+        ASSERT_TRUE(s.is_ok()) << meta_op_name(m.op) << ": " << s.to_string();
+        EXPECT_EQ(f, raw_request(m, id)) << meta_op_name(m.op);
+        EXPECT_EQ(f.size(), kHeaderSize + kReqFixed + m.path.size() + m.path2.size());
+        uint64_t ino2 = 0;
+        for (size_t i = 0; i < 8; ++i) {
+            ino2 |= static_cast<uint64_t>(f[kReqIno2 + i]) << (8 * i);
+        }
+        EXPECT_EQ(ino2, m.ino2) << meta_op_name(m.op);
+        auto back = read_request(f);
+        ASSERT_TRUE(back.is_ok()) << meta_op_name(m.op) << ": " << back.status().to_string();
+        EXPECT_EQ(back.value(), m) << meta_op_name(m.op);
+        ++id;
     }
 }
 
@@ -347,6 +425,18 @@ TEST(Meta, EveryReplyShapeRoundTripsInTheDocumentedLayout) {
         ASSERT_TRUE(back.is_ok()) << back.status().to_string();
         EXPECT_EQ(back.value(), m);
     }
+}
+
+// A Rename by ino whose directories are in two volumes: the home answers CrossDevice (EXDEV).
+TEST(Meta, CrossDeviceRepliesRoundTrip) {
+    MetaReply m{Code::CrossDevice, "rename a -> b: two volumes", std::nullopt, {}, 0, false};
+    std::vector<std::byte> f;
+    ASSERT_TRUE(encode_meta_reply(7, m, Limits{}, f).is_ok());
+    EXPECT_EQ(f, raw_reply(m, 7));
+    EXPECT_EQ(f[kHeaderSize], std::byte{20});  // the code's stable number
+    auto back = read_reply(f);
+    ASSERT_TRUE(back.is_ok()) << back.status().to_string();
+    EXPECT_EQ(back.value(), m);
 }
 
 TEST(Meta, OpNamesAreDistinct) {
@@ -408,9 +498,15 @@ TEST(Meta, OpNamesAreDistinct) {
     return both_reject(e, read_volumes(raw_volumes(m)).status(), needle);
 }
 
+// Path ops by path.
 MetaRequest valid(MetaOp op) {
     std::mt19937_64 rng(static_cast<uint64_t>(op));
     return random_request(op, rng);
+}
+
+MetaRequest valid_by_ino(MetaOp op) {
+    std::mt19937_64 rng(static_cast<uint64_t>(op));
+    return random_request(op, rng, Form::ByIno);
 }
 
 TEST(Meta, RejectsUnknownOps) {
@@ -418,40 +514,166 @@ TEST(Meta, RejectsUnknownOps) {
     m.op = static_cast<MetaOp>(0);
     EXPECT_TRUE(request_rejected(m, "op 0 is not a metadata operation"));
     m.op = static_cast<MetaOp>(kMetaOpMax + 1);
-    EXPECT_TRUE(request_rejected(m, "op 13 is not a metadata operation"));
+    EXPECT_TRUE(request_rejected(m, "op 15 is not a metadata operation"));
 }
 
 TEST(Meta, RejectsFieldsAnOpDoesNotUse) {
     MetaRequest m = valid(MetaOp::GetAttr);
     m.volume = 3;
     EXPECT_TRUE(request_rejected(m, "GetAttr does not use volume, which must be 0 but holds 3"));
-    m = valid(MetaOp::Unlink);
-    m.ino = 9;
-    EXPECT_TRUE(request_rejected(m, "Unlink does not use ino, which must be 0 but holds 9"));
     m = valid(MetaOp::GetAttr);
     m.path = "a";
     EXPECT_TRUE(request_rejected(m, "GetAttr does not use path, which must be empty"));
     m = valid(MetaOp::Mkdir);
     m.path2 = "b";
-    EXPECT_TRUE(request_rejected(m, "Mkdir does not use path2, which must be empty"));
+    EXPECT_TRUE(request_rejected(m, "Mkdir by path does not use path2, which must be empty"));
     m = valid(MetaOp::Unlink);
     m.mode = 0644;
-    EXPECT_TRUE(request_rejected(m, "Unlink does not use mode, which must be 0 but holds 420"));
+    EXPECT_TRUE(
+        request_rejected(m, "Unlink by path does not use mode, which must be 0 but holds 420"));
     m = valid(MetaOp::Mkdir);
     m.flags = 1;
-    EXPECT_TRUE(request_rejected(m, "Mkdir does not use flags, which must be 0 but holds 1"));
+    EXPECT_TRUE(
+        request_rejected(m, "Mkdir by path does not use flags, which must be 0 but holds 1"));
     m = valid(MetaOp::Lookup);
     m.size = 5;
     EXPECT_TRUE(request_rejected(m, "Lookup does not use size, which must be 0 but holds 5"));
     m = valid(MetaOp::Rmdir);
     m.cookie = 7;
-    EXPECT_TRUE(request_rejected(m, "Rmdir does not use cookie, which must be 0 but holds 7"));
+    EXPECT_TRUE(
+        request_rejected(m, "Rmdir by path does not use cookie, which must be 0 but holds 7"));
     m = valid(MetaOp::Rmdir);
     m.count = 7;
-    EXPECT_TRUE(request_rejected(m, "Rmdir does not use count, which must be 0 but holds 7"));
+    EXPECT_TRUE(
+        request_rejected(m, "Rmdir by path does not use count, which must be 0 but holds 7"));
     m = valid(MetaOp::Truncate);
     m.change.uid = 5;
     EXPECT_TRUE(request_rejected(m, "Truncate does not use change, which must be empty"));
+    m = valid_by_ino(MetaOp::Create);
+    m.cookie = 1;
+    EXPECT_TRUE(
+        request_rejected(m, "Create by ino does not use cookie, which must be 0 but holds 1"));
+    m = valid(MetaOp::InvalAttr);
+    m.volume = 2;
+    EXPECT_TRUE(request_rejected(m, "InvalAttr does not use volume, which must be 0 but holds 2"));
+    m = valid(MetaOp::InvalAttr);
+    m.path = "x";
+    EXPECT_TRUE(request_rejected(m, "InvalAttr does not use path, which must be empty"));
+    m = valid(MetaOp::InvalEntry);
+    m.mode = 0600;
+    EXPECT_TRUE(request_rejected(m, "InvalEntry does not use mode, which must be 0 but holds 384"));
+}
+
+// ino2 is the target directory of a Rename by ino, and nothing else.
+TEST(Meta, RejectsIno2OutsideARenameByIno) {
+    for (MetaOp op : all_ops()) {
+        for (Form form : {Form::ByPath, Form::ByIno}) {
+            if (op == MetaOp::Rename && form == Form::ByIno) {
+                continue;
+            }
+            if (form == Form::ByIno && !is_path_op(op)) {
+                continue;
+            }
+            MetaRequest m = form == Form::ByIno ? valid_by_ino(op) : valid(op);
+            m.ino2 = 5;
+            std::string who(meta_op_name(op));
+            if (is_path_op(op)) {
+                who += form == Form::ByIno ? " by ino" : " by path";
+            }
+            EXPECT_TRUE(
+                request_rejected(m, who + " does not use ino2, which must be 0 but holds 5"))
+                << who;
+        }
+    }
+    // A Rename by path naming its target by ino2 (the source by ino missing).
+    MetaRequest m = valid(MetaOp::Rename);
+    m.volume = 0;
+    m.ino2 = 9;
+    m.path = "a";
+    m.path2 = "b";
+    EXPECT_TRUE(
+        request_rejected(m, "Rename by path does not use ino2, which must be 0 but holds 9"));
+    // A Rename by ino needs its target's directory.
+    m = valid_by_ino(MetaOp::Rename);
+    m.ino2 = 0;
+    EXPECT_TRUE(request_rejected(m, "Rename ino2 is 0 (never a valid ino)"));
+}
+
+TEST(Meta, RejectsPathOpsByInoWithAVolumeOrAPath) {
+    // The volume is the ino's: a request by ino that also names one is confused.
+    for (MetaOp op : all_ops()) {
+        if (!is_path_op(op)) {
+            continue;
+        }
+        MetaRequest m = valid_by_ino(op);
+        m.volume = 3;
+        EXPECT_TRUE(request_rejected(
+            m,
+            fmt::format("{} by ino does not use volume, which must be 0 but holds 3",
+                        meta_op_name(op))));
+        if (op == MetaOp::Readdir) {
+            continue;
+        }
+        m = valid_by_ino(op);
+        m.path = "dir/file";
+        EXPECT_TRUE(
+            request_rejected(m,
+                             fmt::format("{} name has a '/' at offset 3 (one path component only)",
+                                         meta_op_name(op))));
+        m.path = "";
+        EXPECT_TRUE(request_rejected(m, fmt::format("{} name is empty", meta_op_name(op))));
+    }
+    // Readdir by ino lists the directory itself: no name.
+    MetaRequest m = valid_by_ino(MetaOp::Readdir);
+    m.path = "sub";
+    EXPECT_TRUE(request_rejected(
+        m, "Readdir by ino does not use path, which must be empty but holds 3 bytes"));
+    m = valid_by_ino(MetaOp::Readdir);
+    m.count = 0;
+    EXPECT_TRUE(request_rejected(m, "Readdir count 0 is not in [1, 1024]"));
+    // Rename by ino: the target is one name too.
+    m = valid_by_ino(MetaOp::Rename);
+    m.path2 = "a/b";
+    EXPECT_TRUE(request_rejected(m, "Rename target name has a '/' at offset 1"));
+    m.path2 = "";
+    EXPECT_TRUE(request_rejected(m, "Rename target name is empty"));
+    m.path2 = "..";
+    EXPECT_TRUE(request_rejected(m, "Rename target name \"..\" is not a name"));
+    m.path2 = std::string(kMetaNameMax + 1, 't');
+    EXPECT_TRUE(request_rejected(m, "Rename target name of 256 bytes exceeds the limit of 255"));
+    m = valid_by_ino(MetaOp::Rename);
+    m.flags = 3;
+    EXPECT_TRUE(request_rejected(m, "Rename flags 3 is not replace (0)"));
+    m = valid_by_ino(MetaOp::Create);
+    m.mode = 010000;
+    EXPECT_TRUE(request_rejected(m, "Create mode 010000 has bits beyond the permission bits"));
+}
+
+TEST(Meta, RejectsReservedAndMalformedNames) {
+    for (MetaOp op : {MetaOp::Lookup, MetaOp::InvalEntry, MetaOp::GetAttrPath, MetaOp::Unlink}) {
+        MetaRequest m = is_path_op(op) ? valid_by_ino(op) : valid(op);
+        std::string field = fmt::format("{} name", meta_op_name(op));
+        m.path = ".";
+        EXPECT_TRUE(
+            request_rejected(m, field + " \".\" is not a name (\".\" and \"..\" are reserved)"));
+        m.path = "..";
+        EXPECT_TRUE(request_rejected(m, field + " \"..\" is not a name"));
+        m.path = std::string("a\0", 2);
+        EXPECT_TRUE(request_rejected(m, field + " has a NUL byte at offset 1"));
+        m.path = std::string(kMetaNameMax + 1, 'n');
+        EXPECT_TRUE(request_rejected(m, field + " of 256 bytes exceeds the limit of 255"));
+    }
+    MetaRequest m = valid(MetaOp::InvalEntry);
+    m.ino = 0;
+    EXPECT_TRUE(request_rejected(m, "InvalEntry ino is 0"));
+    m = valid(MetaOp::InvalAttr);
+    m.ino = 0;
+    EXPECT_TRUE(request_rejected(m, "InvalAttr ino is 0"));
+    // By path, "." and ".." are the home store's to refuse (it resolves paths).
+    m = valid(MetaOp::GetAttrPath);
+    m.path = "..";
+    std::vector<std::byte> f;
+    EXPECT_TRUE(encode_meta_request(1, m, Limits{}, f).is_ok());
 }
 
 TEST(Meta, RejectsBadPathsAndNames) {
@@ -672,6 +894,8 @@ TEST(Meta, RejectsBadReplies) {
     EXPECT_TRUE(reply_rejected(d, "entry name has a '/' at offset 1"));
     d.entries[1].name = "";
     EXPECT_TRUE(reply_rejected(d, "entry name is empty"));
+    d.entries[1].name = "..";
+    EXPECT_TRUE(reply_rejected(d, "entry name \"..\" is not a name"));
     d.entries[1].name = "a";
     EXPECT_TRUE(reply_rejected(d, "entry a appears twice"));
     d.entries[1] = {"b", 0, MetaType::Regular};

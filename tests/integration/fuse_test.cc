@@ -1,0 +1,231 @@
+// The FUSE mounts of a 3-node cluster (`vremote cluster up` mounts node nK at DIR/nK/mnt), used
+// the way programs use files: syscalls, and the plain tools cat, dd, cp and python3. Every check
+// reads on one node right after a write on another completed.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <thread>
+
+#include "test_cluster.h"
+
+namespace vr::itest {
+namespace {
+
+namespace fs = std::filesystem;
+
+class Mounts : public ::testing::Test {
+  protected:
+    static void SetUpTestSuite() { cluster_ = new TestCluster(3, ClusterOptions{.mount = true}); }
+    static void TearDownTestSuite() {
+        delete cluster_;
+        cluster_ = nullptr;
+    }
+    void SetUp() override { ASSERT_TRUE(cluster_->up()) << cluster_->up_output(); }
+
+    // Node k's view of `rel` (VOLUME/PATH).
+    static std::string at(int k, const std::string& rel) {
+        return cluster_->dir() + "/n" + std::to_string(k) + "/mnt/" + rel;
+    }
+    static uint64_t counter(int k, const std::string& name) {
+        auto r = cluster_->cli(k, {"stats"});
+        size_t pos = r.out.find(name + " ");
+        return pos == std::string::npos ? UINT64_MAX
+                                        : std::stoull(r.out.substr(pos + name.size() + 1));
+    }
+    static std::string sh(const std::string& cmd) {
+        auto r = run_command({"/bin/sh", "-c", cmd}, {}, 60);
+        EXPECT_EQ(r.exit_code, 0) << cmd << "\n" << r.err;
+        return r.out;
+    }
+    static TestCluster* cluster_;
+};
+
+TestCluster* Mounts::cluster_ = nullptr;
+
+std::string pread_str(int fd, size_t n, off_t off) {
+    std::string s(n, '\0');
+    ssize_t r = ::pread(fd, s.data(), n, off);
+    s.resize(r < 0 ? 0 : static_cast<size_t>(r));
+    return s;
+}
+
+// 1,000 alternating rounds on one page: each node writes, the other reads at once through its
+// page cache (a read-only fd that stays open), and must never see an older value.
+TEST_F(Mounts, AlternatingWritesAreSeenAtOnceThroughThePageCache) {
+    {
+        std::ofstream(at(1, "n1/pingpong")) << std::string(4096, '.');
+    }
+    int w[3] = {-1, ::open(at(1, "n1/pingpong").c_str(), O_RDWR),
+                ::open(at(2, "n1/pingpong").c_str(), O_RDWR)};
+    int r[3] = {-1, ::open(at(1, "n1/pingpong").c_str(), O_RDONLY),
+                ::open(at(2, "n1/pingpong").c_str(), O_RDONLY)};
+    for (int k = 1; k <= 2; ++k) {
+        ASSERT_GE(w[k], 0) << std::strerror(errno);
+        ASSERT_GE(r[k], 0) << std::strerror(errno);
+    }
+    int stale = 0;
+    for (int round = 0; round < 1000; ++round) {
+        int writer = 1 + round % 2;
+        int reader = 3 - writer;
+        char v[32];
+        int n = std::snprintf(v, sizeof v, "round %06d by n%d", round, writer);
+        ASSERT_EQ(::pwrite(w[writer], v, static_cast<size_t>(n), 100), n);
+        std::string got = pread_str(r[reader], static_cast<size_t>(n), 100);
+        if (got != std::string(v, static_cast<size_t>(n))) {
+            ++stale;
+            ADD_FAILURE() << "round " << round << ": n" << reader << " read '" << got << "'";
+            if (stale > 5) {
+                break;
+            }
+        }
+    }
+    EXPECT_EQ(stale, 0);
+    for (int k = 1; k <= 2; ++k) {
+        ::close(w[k]);
+        ::close(r[k]);
+    }
+}
+
+// Writers on three nodes, each on its own pages of one file, at the same time: every write is
+// there afterwards, on every node.
+TEST_F(Mounts, ConcurrentWritersOnDifferentPagesLoseNothing) {
+    const int kPages = 64;
+    {
+        std::ofstream f(at(2, "n2/shared"));
+        f << std::string(3 * kPages * 4096, '\0');
+    }
+    std::vector<std::thread> ts;
+    std::atomic<int> failures{0};
+    for (int k = 1; k <= 3; ++k) {
+        ts.emplace_back([&, k] {
+            int fd = ::open(at(k, "n2/shared").c_str(), O_WRONLY);
+            if (fd < 0) {
+                ++failures;
+                return;
+            }
+            for (int p = 0; p < kPages; ++p) {
+                std::string v = "node " + std::to_string(k) + " page " + std::to_string(p);
+                off_t off = static_cast<off_t>(((p * 3) + (k - 1)) * 4096);
+                if (::pwrite(fd, v.data(), v.size(), off) != static_cast<ssize_t>(v.size())) {
+                    ++failures;
+                }
+            }
+            ::close(fd);
+        });
+    }
+    for (auto& t : ts) {
+        t.join();
+    }
+    ASSERT_EQ(failures.load(), 0);
+    for (int reader = 1; reader <= 3; ++reader) {
+        int fd = ::open(at(reader, "n2/shared").c_str(), O_RDONLY);
+        ASSERT_GE(fd, 0);
+        for (int k = 1; k <= 3; ++k) {
+            for (int p = 0; p < kPages; ++p) {
+                std::string v = "node " + std::to_string(k) + " page " + std::to_string(p);
+                off_t off = static_cast<off_t>(((p * 3) + (k - 1)) * 4096);
+                EXPECT_EQ(pread_str(fd, v.size(), off), v) << "on n" << reader;
+            }
+        }
+        ::close(fd);
+    }
+}
+
+// An append on one node is seen at the right size on the others at once (the home invalidates
+// their cached attributes before the append completes).
+TEST_F(Mounts, AppendIsSeenAtItsNewSizeEverywhere) {
+    sh("printf 'first line\\n' > " + at(3, "n3/log"));
+    for (int k = 1; k <= 3; ++k) {
+        EXPECT_EQ(fs::file_size(at(k, "n3/log")), 11u) << "n" << k;
+    }
+    sh("printf 'second line\\n' >> " + at(1, "n3/log"));
+    for (int k = 1; k <= 3; ++k) {
+        EXPECT_EQ(fs::file_size(at(k, "n3/log")), 23u) << "n" << k;
+        EXPECT_EQ(sh("cat " + at(k, "n3/log")), "first line\nsecond line\n") << "n" << k;
+    }
+    sh("dd if=/dev/zero bs=4096 count=3 status=none >> " + at(2, "n3/log"));
+    for (int k = 1; k <= 3; ++k) {
+        EXPECT_EQ(fs::file_size(at(k, "n3/log")), 23u + 3 * 4096) << "n" << k;
+    }
+}
+
+// create, rename and unlink are seen at once everywhere.
+TEST_F(Mounts, CreateRenameAndUnlinkAreSeenAtOnce) {
+    for (int k = 1; k <= 3; ++k) {
+        EXPECT_FALSE(fs::exists(at(k, "n1/dir/a"))) << "n" << k;  // cache a miss first
+    }
+    sh("mkdir -p " + at(2, "n1/dir") + " && echo hello > " + at(2, "n1/dir/a"));
+    for (int k = 1; k <= 3; ++k) {
+        EXPECT_TRUE(fs::exists(at(k, "n1/dir/a"))) << "n" << k;
+        EXPECT_EQ(sh("cat " + at(k, "n1/dir/a")), "hello\n");
+    }
+    sh("mv " + at(3, "n1/dir/a") + " " + at(3, "n1/dir/b"));
+    for (int k = 1; k <= 3; ++k) {
+        EXPECT_FALSE(fs::exists(at(k, "n1/dir/a"))) << "n" << k;
+        EXPECT_TRUE(fs::exists(at(k, "n1/dir/b"))) << "n" << k;
+        EXPECT_EQ(sh("ls " + at(k, "n1/dir")), "b\n") << "n" << k;
+    }
+    sh("rm " + at(1, "n1/dir/b"));
+    for (int k = 1; k <= 3; ++k) {
+        EXPECT_FALSE(fs::exists(at(k, "n1/dir/b"))) << "n" << k;
+    }
+    sh("cp /etc/services " + at(1, "n1/dir/copy"));
+    EXPECT_EQ(sh("cmp /etc/services " + at(3, "n1/dir/copy") + " && echo same"), "same\n");
+}
+
+// A re-read of a cached file is served by the kernel: no FUSE READ reaches the daemon.
+TEST_F(Mounts, CachedRereadMakesNoDaemonRoundTrip) {
+    sh("dd if=/dev/urandom of=" + at(1, "n1/cached") + " bs=1M count=4 status=none");
+    std::string first = sh("md5sum < " + at(2, "n1/cached"));
+    uint64_t before = counter(2, "fuse_reads");
+    ASSERT_NE(before, UINT64_MAX);
+    for (int i = 0; i < 3; ++i) {
+        EXPECT_EQ(sh("md5sum < " + at(2, "n1/cached")), first);
+    }
+    EXPECT_EQ(counter(2, "fuse_reads"), before);
+    // A write elsewhere invalidates exactly what it must: the next read goes to the daemon.
+    sh("printf X | dd of=" + at(3, "n1/cached") + " bs=1 seek=5 conv=notrunc status=none");
+    EXPECT_NE(sh("md5sum < " + at(2, "n1/cached")), first);
+    EXPECT_GT(counter(2, "fuse_reads"), before);
+}
+
+// A shared read-only mmap sees a remote write once it has completed (invalidation unmaps).
+TEST_F(Mounts, MmapReadersSeeRemoteWrites) {
+    sh("printf 'aaaaaaaa' > " + at(1, "n1/mapped"));
+    int fd = ::open(at(2, "n1/mapped").c_str(), O_RDONLY);
+    ASSERT_GE(fd, 0);
+    void* p = ::mmap(nullptr, 4096, PROT_READ, MAP_SHARED, fd, 0);
+    ASSERT_NE(p, MAP_FAILED);
+    const char* m = static_cast<const char*>(p);
+    EXPECT_EQ(std::string(m, 8), "aaaaaaaa");
+    for (int round = 0; round < 20; ++round) {
+        std::string v(8, static_cast<char>('b' + round));
+        int w = ::open(at(3, "n1/mapped").c_str(), O_WRONLY);
+        ASSERT_EQ(::pwrite(w, v.data(), 8, 0), 8);
+        ::close(w);
+        EXPECT_EQ(std::string(m, 8), v) << "round " << round;
+    }
+    ::munmap(p, 4096);
+    ::close(fd);
+    // And python3's mmap module, as an unmodified program would.
+    std::string py = "import mmap,os,sys\n"
+                     "f=open(sys.argv[1],'rb'); m=mmap.mmap(f.fileno(),0,prot=mmap.PROT_READ)\n"
+                     "print(m[:8].decode())\n";
+    {
+        std::ofstream(cluster_->dir() + "/m.py") << py;
+    }
+    EXPECT_EQ(sh("python3 " + cluster_->dir() + "/m.py " + at(1, "n1/mapped")),
+              std::string(8, static_cast<char>('b' + 19)) + "\n");
+}
+
+}  // namespace
+}  // namespace vr::itest
