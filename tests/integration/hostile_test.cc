@@ -233,10 +233,12 @@ TEST(Hostile, PeersAndClientsCannotEscapeOrHurtTheDaemon) {
         };
         {
             MetaRequest r;
-            r.op = MetaOp::Lookup;
-            r.ino = root_ino;
-            r.path = "..";
-            attacks.emplace_back("lookup dotdot", r);
+            r.op = MetaOp::Create;
+            r.ino = root_ino;  // by directory ino: a final symlink is never followed
+            r.path = "link_file";
+            r.mode = 0644;
+            attacks.emplace_back("create through a final symlink", r);
+            r = MetaRequest{};
             r.op = MetaOp::GetAttr;
             r.ino = outside_ino;
             r.path.clear();
