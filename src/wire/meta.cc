@@ -150,8 +150,7 @@ Status check_path(std::string_view path, std::string_view field, const Limits& l
     return detail::check_no_nul(path, field);
 }
 
-// One path component: a name in a directory (Lookup, InvalEntry, path ops by ino) or a
-// directory entry's name.
+// One path component: a Lookup name or a directory entry's name.
 Status check_component(std::string_view name, std::string_view field) {
     if (name.empty()) {
         return protocol_error("{} is empty", field);
@@ -164,11 +163,19 @@ Status check_component(std::string_view name, std::string_view field) {
     if (slash != std::string_view::npos) {
         return protocol_error("{} has a '/' at offset {} (one path component only)", field, slash);
     }
+    return detail::check_no_nul(name, field);
+}
+
+// A name in a directory named by ino (path ops by ino, InvalEntry): one component, and not "."
+// or "..", which name no entry. (A Lookup of "." or ".." travels, as it always has, and the
+// home's store refuses it.)
+Status check_name(std::string_view name, std::string_view field) {
+    VR_TRY(check_component(name, field));
     if (name == "." || name == "..") {
         return protocol_error(
             "{} \"{}\" is not a name (\".\" and \"..\" are reserved)", field, name);
     }
-    return detail::check_no_nul(name, field);
+    return Status::ok();
 }
 
 Status check_volume_name(std::string_view name) {
@@ -322,14 +329,15 @@ Status check(const MetaRequest& m, const Limits& limits) {
         VR_TRY(must_be_zero(who, "ino2", m.ino2));
     }
     if (u.name) {
-        VR_TRY(check_component(m.path, fmt::format("{} name", op)));
+        std::string field = fmt::format("{} name", op);
+        VR_TRY(m.op == MetaOp::Lookup ? check_component(m.path, field) : check_name(m.path, field));
     } else if (u.path) {
         VR_TRY(check_path(m.path, fmt::format("{} path", op), limits));
     } else {
         VR_TRY(must_be_empty(who, "path", m.path));
     }
     if (u.name2) {
-        VR_TRY(check_component(m.path2, fmt::format("{} target name", op)));
+        VR_TRY(check_name(m.path2, fmt::format("{} target name", op)));
     } else if (u.path2) {
         VR_TRY(check_path(m.path2, fmt::format("{} path2", op), limits));
     } else {

@@ -10,9 +10,9 @@
 //
 // Paths are relative to the volume's export root ("" is the root), 0..max_path bytes without
 // NUL; the codec does not resolve them (the home's store does, beneath its root). Names (Lookup,
-// InvalEntry, path ops by ino) are one component: 1..255 bytes without '/' or NUL, not "." or
-// "..". An ino is the home's engine ino (the export index in its top byte, see node/ino.h); the
-// codec only checks it is not 0.
+// InvalEntry, path ops by ino) are one component: 1..255 bytes without '/' or NUL; but for
+// Lookup's, not "." or "..". An ino is the home's engine ino (the export index in its top byte,
+// see node/ino.h); the codec only checks it is not 0.
 //
 // A MetaRequest has one layout for every op: the fields an op does not use (see MetaOp) must be
 // 0 or empty, and the encoder refuses, and the decoder rejects, a request where they are not.
