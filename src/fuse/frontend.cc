@@ -23,6 +23,10 @@ namespace {
 constexpr uint32_t kIoMax = 1u << 20;  // max_read, max_write, readahead: 1 MiB requests
 
 int err_of(Code c) {
+    // An unreachable or silent home is EIO to programs, like a failing disk (docs/design/fuse.md).
+    if (c == Code::Timeout || c == Code::Unavailable) {
+        return EIO;
+    }
     int e = errno_of(c);
     return e == 0 ? EIO : e;
 }

@@ -626,6 +626,14 @@ void Node::meta(NodeId home, wire::MetaRequest req, MetaCb cb) {
     rpcs_.emplace(id, Rpc{home, now() + int64_t{cfg_.timeouts.request_ms} * 1000, std::move(cb)});
 }
 
+Status Node::check_reachable(NodeId home) const {
+    if (home == self_ || cfg_.timeouts.on_unreachable != config::OnUnreachable::Error ||
+        transport_ == nullptr || transport_->info(home).state == net::LinkState::Up) {
+        return Status::ok();
+    }
+    return Status(Code::Unavailable, fmt::format("{} is unreachable", names_[home]));
+}
+
 void Node::note_size(FileId file, uint64_t size) {
     if (size_hints_.size() >= kSizeHintsMax && !size_hints_.count(file)) {
         size_hints_.clear();  // hints only save fetches; losing them costs one round trip
@@ -653,6 +661,11 @@ void Node::read(FileId file, uint64_t offset, uint64_t length, coherence::ReadMo
     ++counters_->reads;
     if (length == 0 || offset > wire::kMaxFileBytes || length > wire::kMaxFileBytes - offset) {
         cb(Status(Code::InvalidArgument, "bad read range"));
+        return;
+    }
+    if (Status st = check_reachable(file.home); !st.is_ok()) {
+        ++counters_->request_errors;
+        cb(st);
         return;
     }
     // The size comes from the home (GetAttr) and the pages from the engine. When this node has
@@ -756,6 +769,11 @@ void Node::write(FileId file, uint64_t offset, std::vector<std::byte> data, Done
         cb(Status(Code::InvalidArgument, "bad write range"));
         return;
     }
+    if (Status st = check_reachable(file.home); !st.is_ok()) {
+        ++counters_->request_errors;
+        cb(st);
+        return;
+    }
     auto vol = volume_of(file);
     if (!vol.is_ok()) {
         cb(vol.status());
@@ -800,6 +818,11 @@ void Node::write(FileId file, uint64_t offset, std::vector<std::byte> data, Done
 
 void Node::fsync(FileId file, DoneCb cb) {
     ++counters_->fsyncs;
+    if (Status st = check_reachable(file.home); !st.is_ok()) {
+        ++counters_->request_errors;
+        cb(st);
+        return;
+    }
     uint64_t req_id = new_req();
     fsyncs_[req_id] = [this, cb = std::move(cb)](Status st) {
         if (!st.is_ok()) {

@@ -153,6 +153,8 @@ class Node {
     void on_meta_reply(coherence::NodeId peer, uint64_t id, wire::MetaReply reply);
     void fail_rpcs(coherence::NodeId peer, const Status& why);
     void note_size(coherence::FileId file, uint64_t size);
+    // With on_unreachable = "error", requests for a home whose link is down fail at once.
+    Status check_reachable(coherence::NodeId home) const;
     void engine_read(coherence::FileId file,
                      coherence::Range range,
                      coherence::ReadMode mode,

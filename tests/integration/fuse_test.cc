@@ -237,3 +237,59 @@ TEST_F(Mounts, MmapReadersSeeRemoteWrites) {
 
 }  // namespace
 }  // namespace vr::itest
+
+namespace vr::itest {
+namespace {
+
+// The seed README's example program, compiled unchanged (its O_ORIGIN is decimal 10000000),
+// run under the preload library: it reads the origin's bytes on the origin node (cwd = the
+// export) and on a remote node (VREMOTE_VOLUME names the volume), and never truncates the file.
+TEST_F(Mounts, SeedExampleRunsUnchangedThroughThePreloadLibrary) {
+    const std::string bytes(300, 's');
+    {
+        std::ofstream(cluster_->export_dir(1) + "/myfile.txt") << bytes;
+    }
+    const std::string build = VR_BUILD_DIR;
+    const std::string env = "LD_PRELOAD=" + build + "/src/preload/libvremote-preload.so ";
+    const std::string prog = build + "/tests/unit/preload/seed_example";
+    std::string origin = sh("cd " + cluster_->export_dir(1) + " && VREMOTE_CONFIG=" +
+                            cluster_->config(1) + " " + env + prog + " 2>/dev/null");
+    EXPECT_EQ(origin, "Read 300 bytes\n");
+    std::string remote = sh("cd / && VREMOTE_VOLUME=n1 VREMOTE_CONFIG=" + cluster_->config(2) +
+                            " " + env + prog + " 2>/dev/null");
+    EXPECT_EQ(remote, "Read 300 bytes\n");
+    EXPECT_EQ(fs::file_size(cluster_->export_dir(1) + "/myfile.txt"), 300u);
+    EXPECT_EQ(fs::file_size(at(3, "n1/myfile.txt")), 300u);
+    // The preload library's one-time warning says what it did with the accidental bits.
+    auto r = run_command({"/bin/sh", "-c",
+                          "cd / && VREMOTE_VOLUME=n1 VREMOTE_CONFIG=" + cluster_->config(2) + " " +
+                              env + prog},
+                         {}, 60);
+    EXPECT_NE(r.err.find("10000000"), std::string::npos) << r.err;
+}
+
+// Modified pages held by a node reach the origin when that node is stopped with SIGTERM, even
+// with no fsync: the daemon writes them back before it unmounts and exits.
+TEST(Shutdown, SigtermWritesBackModifiedPagesThenUnmounts) {
+    TestCluster c(2, ClusterOptions{.mount = true});
+    ASSERT_TRUE(c.up()) << c.up_output();
+    // Through the native API: no close-time fsync, so the page stays M on n2.
+    auto put = c.cli(2, {"put", "n1/unsynced"}, "written on n2, never fsync'd");
+    ASSERT_EQ(put.exit_code, 0) << put.err;
+    ASSERT_EQ(::kill(c.pid(2), SIGTERM), 0);
+    // Wait (bounded) for n2 to exit.
+    for (int i = 0; i < 2000 && ::kill(c.pid(2), 0) == 0; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));  // polling a pid, bounded
+    }
+    EXPECT_NE(::kill(c.pid(2), 0), 0) << "n2 did not exit";
+    std::ifstream f(c.export_dir(1) + "/unsynced");
+    std::string got((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(got, "written on n2, never fsync'd");
+    std::ifstream mi("/proc/self/mountinfo");
+    std::string all((std::istreambuf_iterator<char>(mi)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(all.find(c.dir() + "/n2/mnt"), std::string::npos) << "n2's mount is still there";
+    EXPECT_NE(c.log(2).find("unmounted"), std::string::npos) << c.log(2);
+}
+
+}  // namespace
+}  // namespace vr::itest
