@@ -26,21 +26,30 @@ echo "== n1's view of the cluster =="
 vremote --config "$(cfg 1)" status
 
 echo
-echo "== n1 creates a file in its own volume; n2 and n3 read it =="
-printf 'version 1: written on n1\n' | vremote --config "$(cfg 1)" put n1/demo.txt
-for k in 2 3; do printf 'n%s reads: ' "$k"; vremote --config "$(cfg $k)" get n1/demo.txt; done
-for k in 1 2 3; do printf 'n%s pages: ' "$k"; vremote --config "$(cfg $k)" pages n1/demo.txt | head -1; done
+mnt() { echo "$dir/n$1/mnt"; }
+pages() { for k in 1 2 3; do printf '  n%s: ' "$k"; vremote --config "$(cfg $k)" pages n1/demo.txt | head -1; done; }
+echo "== each node mounts the whole cluster: $(mnt 2) holds =="
+ls "$(mnt 2)"
 
 echo
-echo "== n2 overwrites it: every other copy is invalidated first =="
-printf 'version 2: written on n2\n' | vremote --config "$(cfg 2)" put n1/demo.txt
-for k in 1 2 3; do printf 'n%s pages: ' "$k"; vremote --config "$(cfg $k)" pages n1/demo.txt | head -1; done
-for k in 1 3; do printf 'n%s reads: ' "$k"; vremote --config "$(cfg $k)" get n1/demo.txt; done
+echo "== n1 writes a file in its own volume, through its mount; n2 and n3 read it with cat =="
+printf 'version 1: written on n1\n' > "$(mnt 1)/n1/demo.txt"
+for k in 2 3; do printf 'n%s: cat %s -> ' "$k" "$(mnt $k)/n1/demo.txt"; cat "$(mnt $k)/n1/demo.txt"; done
+echo "page states (M: modified here, S: shared copy, I: not cached):"; pages
 
 echo
-echo "== n3 makes it durable: the origin file on n1's disk =="
+echo "== n2 overwrites it: every other copy (the kernels' page caches included) is invalidated first =="
+printf 'version 2: written on n2\n' | dd of="$(mnt 2)/n1/demo.txt" conv=notrunc status=none
+echo "page states right after the write (closing made it durable: n2 keeps a shared copy):"; pages
+for k in 1 3; do printf 'n%s: cat -> ' "$k"; cat "$(mnt $k)/n1/demo.txt"; done
+echo "page states after the reads:"; pages
+
+echo
+echo "== the same through the native API and the command line =="
+printf 'version 3: put by n3\n' | vremote --config "$(cfg 3)" put n1/demo.txt
+printf 'n1 get -> '; vremote --config "$(cfg 1)" get n1/demo.txt
 vremote --config "$(cfg 3)" sync n1/demo.txt
-printf '%s: ' "$dir/n1/export/demo.txt"; cat "$dir/n1/export/demo.txt"
+printf 'the origin file on n1'"'"'s disk, after sync: '; cat "$dir/n1/export/demo.txt"
 
 echo
 echo "== n1's counters =="
@@ -49,6 +58,7 @@ vremote --config "$(cfg 1)" stats | grep -E 'fetch|served|invalidations|writebac
 if [[ -t 0 && -t 1 ]]; then
   echo
   echo "The cluster is up. Try, from another terminal:"
+  echo "  cat $(mnt 2)/n1/demo.txt; echo hello > $(mnt 3)/n2/hello.txt; cat $(mnt 1)/n2/hello.txt"
   echo "  $bin/vremote --config $(cfg 2) get n1/demo.txt"
   echo "  echo hi | $bin/vremote --config $(cfg 3) put n2/hello.txt"
   read -r -p "Press Enter to stop it. " _ || true
