@@ -46,7 +46,7 @@ echo "page states after the reads:"; pages
 
 echo
 echo "== the same through the native API and the command line =="
-printf 'version 3: put by n3\n' | vremote --config "$(cfg 3)" put n1/demo.txt
+printf 'version 3: written on n3\n' | vremote --config "$(cfg 3)" put n1/demo.txt
 printf 'n1 get -> '; vremote --config "$(cfg 1)" get n1/demo.txt
 vremote --config "$(cfg 3)" sync n1/demo.txt
 printf 'the origin file on n1'"'"'s disk, after sync: '; cat "$dir/n1/export/demo.txt"
