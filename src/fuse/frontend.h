@@ -108,6 +108,7 @@ class FuseFrontEnd final : public node::KernelCache {
     };
 
     void on_readable();
+    void raise_readahead();
     void notifier();
     void enqueue(Job job);
     Inode* inode(uint64_t nodeid);

@@ -186,8 +186,11 @@ TEST_F(Mounts, CreateRenameAndUnlinkAreSeenAtOnce) {
     for (int k = 1; k <= 3; ++k) {
         EXPECT_FALSE(fs::exists(at(k, "n1/dir/b"))) << "n" << k;
     }
-    sh("cp /etc/services " + at(1, "n1/dir/copy"));
+    sh("cp /etc/services " + at(2, "n1/dir/copy"));
     EXPECT_EQ(sh("cmp /etc/services " + at(3, "n1/dir/copy") + " && echo same"), "same\n");
+    // close(2) made it durable: the origin file on n1's disk already holds it.
+    EXPECT_EQ(sh("cmp /etc/services " + cluster_->export_dir(1) + "/dir/copy && echo same"),
+              "same\n");
 }
 
 // A re-read of a cached file is served by the kernel: no FUSE READ reaches the daemon.
@@ -289,6 +292,71 @@ TEST(Shutdown, SigtermWritesBackModifiedPagesThenUnmounts) {
     std::string all((std::istreambuf_iterator<char>(mi)), std::istreambuf_iterator<char>());
     EXPECT_EQ(all.find(c.dir() + "/n2/mnt"), std::string::npos) << "n2's mount is still there";
     EXPECT_NE(c.log(2).find("unmounted"), std::string::npos) << c.log(2);
+}
+
+}  // namespace
+}  // namespace vr::itest
+
+namespace vr::itest {
+namespace {
+
+std::string slurp_file(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+uint64_t stat_counter(TestCluster& c, int k, const std::string& name) {
+    auto r = c.cli(k, {"stats"});
+    size_t pos = r.out.find(name + " ");
+    return pos == std::string::npos ? UINT64_MAX
+                                    : std::stoull(r.out.substr(pos + name.size() + 1));
+}
+
+// Reads of 1 MiB are fetched from the home as one range each (max_read, max_write and readahead
+// are 1 MiB), and a home that cannot be reached gives EIO promptly instead of hanging.
+TEST(MountIo, LargeReadsAreOneFetchAndAnUnreachableHomeIsEio) {
+    TestCluster c(3, ClusterOptions{.mount = true});
+    ASSERT_TRUE(c.up()) << c.up_output();
+    std::string mnt2 = c.dir() + "/n2/mnt";
+    auto w = run_command({"/bin/sh", "-c",
+                          "dd if=/dev/urandom of=" + c.export_dir(1) +
+                              "/eight bs=1M count=8 status=none"});
+    ASSERT_EQ(w.exit_code, 0) << w.err;
+    uint64_t before = stat_counter(c, 2, "fetch_requests");
+    auto r = run_command({"/bin/sh", "-c",
+                          "dd if=" + mnt2 + "/n1/eight of=/dev/null bs=1M status=none"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    uint64_t fetches = stat_counter(c, 2, "fetch_requests") - before;
+    EXPECT_GE(fetches, 8u);
+    EXPECT_LE(fetches, 10u) << "8 MiB took " << fetches << " fetches";
+    EXPECT_EQ(slurp_file(mnt2 + "/n1/eight"), slurp_file(c.export_dir(1) + "/eight"));
+
+    // n3 goes away: n2's reads of n3's files fail with EIO once n2 notices (failure timeout),
+    // and never hang; n1's files still work.
+    { std::ofstream(c.export_dir(3) + "/gone") << "bye"; }
+    EXPECT_EQ(slurp_file(mnt2 + "/n3/gone"), "bye");
+    ASSERT_TRUE(c.kill_node(3));
+    ASSERT_GE(c.wait_link(2, 3, "down", 10'000), 0);
+    auto start = std::chrono::steady_clock::now();
+    auto cat = run_command({"/bin/sh", "-c",
+                            "echo 3 > /proc/sys/vm/drop_caches; cat " + mnt2 + "/n3/gone"},
+                           {}, 30);
+    auto took = std::chrono::steady_clock::now() - start;
+    EXPECT_NE(cat.exit_code, 0);
+    EXPECT_NE(cat.err.find("Input/output error"), std::string::npos) << cat.err;
+    EXPECT_LT(took, std::chrono::seconds(5));
+    EXPECT_EQ(slurp_file(mnt2 + "/n1/eight").size(), 8u << 20);
+}
+
+// The mounts work the same with each node in its own network namespace.
+TEST(MountNetns, CoherentAcrossNamespaces) {
+    TestCluster c(2, ClusterOptions{.netns = true, .mount = true});
+    ASSERT_TRUE(c.up()) << c.up_output();
+    std::string m1 = c.dir() + "/n1/mnt", m2 = c.dir() + "/n2/mnt";
+    { std::ofstream(m1 + "/n2/x") << "from n1"; }
+    EXPECT_EQ(slurp_file(m2 + "/n2/x"), "from n1");
+    { std::ofstream(m2 + "/n2/x") << "from n2!"; }
+    EXPECT_EQ(slurp_file(m1 + "/n2/x"), "from n2!");
 }
 
 }  // namespace
