@@ -1004,7 +1004,11 @@ void Node::exec_meta(NodeId from, wire::MetaRequest req, MetaCb cb) {
                     inv.push_back(Inval{vino.value(), {}, false});
                 }
             }
-            invalidate_holders(std::move(inv), from, [cb] { cb(wire::MetaReply{}); });
+            begin_entry_op(from, dir_ino, 0);
+            invalidate_holders(std::move(inv), from, [this, from, dir_ino, cb] {
+                end_entry_op(from, dir_ino, 0);
+                cb(wire::MetaReply{});
+            });
             return;
         }
         case MetaOp::Rename: {
@@ -1029,7 +1033,11 @@ void Node::exec_meta(NodeId from, wire::MetaRequest req, MetaCb cb) {
             if (dir2_ino != 0) {
                 inv.push_back(Inval{dir2_ino, last(path2), true});
             }
-            invalidate_holders(std::move(inv), from, [cb] { cb(wire::MetaReply{}); });
+            begin_entry_op(from, dir_ino, dir2_ino);
+            invalidate_holders(std::move(inv), from, [this, from, dir_ino, dir2_ino, cb] {
+                end_entry_op(from, dir_ino, dir2_ino);
+                cb(wire::MetaReply{});
+            });
             return;
         }
         case MetaOp::Readdir: {
@@ -1105,6 +1113,30 @@ void Node::exec_meta(NodeId from, wire::MetaRequest req, MetaCb cb) {
     cb(error_reply(Status(Code::InvalidArgument, "unknown metadata operation")));
 }
 
+void Node::begin_entry_op(NodeId from, uint64_t dir, uint64_t dir2) {
+    for (uint64_t d : {dir, dir2}) {
+        if (d != 0) {
+            entry_ops_[d].insert(from);
+        }
+    }
+}
+
+void Node::end_entry_op(NodeId from, uint64_t dir, uint64_t dir2) {
+    for (uint64_t d : {dir, dir2}) {
+        auto it = d == 0 ? entry_ops_.end() : entry_ops_.find(d);
+        if (it == entry_ops_.end()) {
+            continue;
+        }
+        auto one = it->second.find(from);
+        if (one != it->second.end()) {
+            it->second.erase(one);
+        }
+        if (it->second.empty()) {
+            entry_ops_.erase(it);
+        }
+    }
+}
+
 void Node::invalidate_holders(std::vector<Inval> invals, NodeId except, std::function<void()> done) {
     struct Join {
         size_t pending = 1;
@@ -1164,6 +1196,15 @@ void Node::invalidate_holders(std::vector<Inval> invals, NodeId except, std::fun
             r.op = inv.entry ? wire::MetaOp::InvalEntry : wire::MetaOp::InvalAttr;
             r.ino = inv.ino;
             r.path = inv.name;
+            // A node with its own unlink/rmdir/rename in this directory waiting here holds the
+            // directory's lock in its kernel, so its notification cannot run before that op
+            // completes, which may wait on us: send it, but do not wait for it.
+            auto eo = entry_ops_.find(inv.ino);
+            if (inv.entry && eo != entry_ops_.end() && eo->second.count(n) != 0) {
+                --j->pending;
+                meta(n, std::move(r), [](wire::MetaReply) {});
+                continue;
+            }
             meta(n, std::move(r), [finish](wire::MetaReply reply) {
                 finish(reply.code != Code::Ok);
             });

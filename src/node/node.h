@@ -21,6 +21,7 @@
 
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -167,6 +168,8 @@ class Node {
         bool entry = false;
     };
     static bool path_op(wire::MetaOp op);
+    void begin_entry_op(coherence::NodeId from, uint64_t dir, uint64_t dir2);
+    void end_entry_op(coherence::NodeId from, uint64_t dir, uint64_t dir2);
     // Invalidates at every holder but `except` (which gets the new state in its reply), then
     // calls done. A holder that does not answer is waited for until its lease has run out.
     void invalidate_holders(std::vector<Inval> invals,
@@ -205,6 +208,9 @@ class Node {
     // entries (engine inos of this node's exports).
     std::map<uint64_t, coherence::NodeMask> attr_holders_;
     std::map<uint64_t, coherence::NodeMask> entry_holders_;
+    // Directories with an unlink/rmdir/rename in progress here, by requester (a multiset: one
+    // entry per operation).
+    std::map<uint64_t, std::multiset<coherence::NodeId>> entry_ops_;
     std::vector<net::LinkState> link_states_;  // last seen, per peer, to notice losses
     // Files being truncated at this home: requests that must wait for the truncation.
     std::map<uint64_t, std::vector<std::function<void()>>> truncating_;

@@ -193,6 +193,33 @@ TEST_F(Mounts, CreateRenameAndUnlinkAreSeenAtOnce) {
               "same\n");
 }
 
+// Two nodes removing and renaming files in the same directory at the same time: each home
+// operation invalidates the other node's entries while that node's kernel holds the directory
+// for its own operation. Neither may wait for the other (that would stall until timeouts).
+TEST_F(Mounts, ConcurrentChangesInOneDirectoryDoNotStall) {
+    sh("mkdir -p " + at(1, "n3/busy") + " && cd " + at(1, "n3/busy") +
+       " && for i in $(seq 1 40); do echo $i > a$i; echo $i > b$i; done");
+    // Both nodes hold the directory's entries.
+    sh("ls " + at(1, "n3/busy") + " > /dev/null; ls " + at(2, "n3/busy") + " > /dev/null");
+    auto start = std::chrono::steady_clock::now();
+    std::thread t1([&] {
+        sh("cd " + at(1, "n3/busy") + " && for i in $(seq 1 40); do rm a$i; done");
+    });
+    std::thread t2([&] {
+        sh("cd " + at(2, "n3/busy") + " && for i in $(seq 1 40); do mv b$i c$i; done");
+    });
+    t1.join();
+    t2.join();
+    auto took = std::chrono::steady_clock::now() - start;
+    EXPECT_LT(took, std::chrono::seconds(8));
+    for (int k = 1; k <= 3; ++k) {
+        std::string ls = sh("ls " + at(k, "n3/busy") + " | sort | tr '\\n' ' '");
+        EXPECT_EQ(ls.find('a'), std::string::npos) << "n" << k << ": " << ls;
+        EXPECT_EQ(ls.find('b'), std::string::npos) << "n" << k << ": " << ls;
+        EXPECT_TRUE(fs::exists(at(k, "n3/busy/c40"))) << "n" << k;
+    }
+}
+
 // A re-read of a cached file is served by the kernel: no FUSE READ reaches the daemon.
 TEST_F(Mounts, CachedRereadMakesNoDaemonRoundTrip) {
     sh("dd if=/dev/urandom of=" + at(1, "n1/cached") + " bs=1M count=4 status=none");
