@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Configures and builds one build tree. Usage: scripts/build.sh [release|asan]
+# Configures and builds one build tree. Usage: scripts/build.sh [release|asan] [TARGET]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kind=${1:-release}
@@ -10,4 +10,4 @@ case "$kind" in
 esac
 cmake -S . -B "$dir" -G Ninja "${flags[@]}" > /dev/null
 # Two jobs: the machine has two cores and one heavy build at a time is the rule.
-cmake --build "$dir" -j 2
+cmake --build "$dir" -j 2 ${2:+--target "$2"}

@@ -5,12 +5,13 @@
 #   sim       5,000 simulated seeds (2-8 nodes, crashes, partitions, link resets)
 #   mutation  planted protocol bugs that the simulator must catch
 #   model     exhaustive SPIN verification of the Promela model
-# Then the unit tests and a short simulator run again under AddressSanitizer + UBSan.
+# Then the core modules' unit tests (label asan: engine, wire, store, config, runtime, net, the
+# client session) and a short simulator run again under AddressSanitizer + UBSan.
 # A developer can run one kind with: ctest --test-dir build -L unit   (or sim, mutation, model)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/build.sh release
 ctest --test-dir build --output-on-failure -j 2 --timeout 900
-scripts/build.sh asan
-ctest --test-dir build-asan --output-on-failure -j 2 -L 'unit|asan' --timeout 900
+scripts/build.sh asan asan_tests
+ctest --test-dir build-asan --output-on-failure -j 2 -L asan --timeout 900
