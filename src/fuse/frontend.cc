@@ -2,6 +2,7 @@
 #include "fuse/frontend.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <fuse_lowlevel.h>
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
@@ -9,11 +10,9 @@
 
 #include <cerrno>
 #include <climits>
+#include <cstring>
 #include <fstream>
 #include <sstream>
-#include <cstring>
-
-#include <fmt/format.h>
 
 #include "base/log.h"
 
@@ -86,9 +85,9 @@ struct FuseFrontEnd::Ops {
 
     static void init(void* userdata, fuse_conn_info* conn) {
         (void)userdata;
-        conn->want &= ~(FUSE_CAP_AUTO_INVAL_DATA | FUSE_CAP_WRITEBACK_CACHE |
-                        FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE |
-                        FUSE_CAP_READDIRPLUS | FUSE_CAP_ATOMIC_O_TRUNC);
+        conn->want &= ~(FUSE_CAP_AUTO_INVAL_DATA | FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_SPLICE_READ |
+                        FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE | FUSE_CAP_READDIRPLUS |
+                        FUSE_CAP_ATOMIC_O_TRUNC);
         if ((conn->capable & FUSE_CAP_PARALLEL_DIROPS) != 0) {
             conn->want |= FUSE_CAP_PARALLEL_DIROPS;
         }
@@ -186,11 +185,8 @@ struct FuseFrontEnd::Ops {
         });
     }
 
-    static void setattr(fuse_req_t req,
-                        fuse_ino_t ino,
-                        struct stat* attr,
-                        int to_set,
-                        fuse_file_info* fi) {
+    static void setattr(
+        fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi) {
         (void)fi;
         FuseFrontEnd* s = self_of(req);
         Inode* in = ino == FUSE_ROOT_ID ? nullptr : s->inode(ino);
@@ -355,14 +351,14 @@ struct FuseFrontEnd::Ops {
         it->second.wrote = true;
         std::vector<std::byte> data(size);
         std::memcpy(data.data(), buf, size);
-        s->node_.write(it->second.file, static_cast<uint64_t>(off), std::move(data),
-                       [req, size](Status st) {
-                           if (!st.is_ok()) {
-                               fuse_reply_err(req, err_of(st.code()));
-                               return;
-                           }
-                           fuse_reply_write(req, size);
-                       });
+        s->node_.write(
+            it->second.file, static_cast<uint64_t>(off), std::move(data), [req, size](Status st) {
+                if (!st.is_ok()) {
+                    fuse_reply_err(req, err_of(st.code()));
+                    return;
+                }
+                fuse_reply_write(req, size);
+            });
     }
 
     static void sync_handle(fuse_req_t req, fuse_file_info* fi, bool only_if_written) {
@@ -399,11 +395,8 @@ struct FuseFrontEnd::Ops {
         fuse_reply_err(req, 0);
     }
 
-    static void create(fuse_req_t req,
-                       fuse_ino_t parent,
-                       const char* name,
-                       mode_t mode,
-                       fuse_file_info* fi) {
+    static void create(
+        fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
         FuseFrontEnd* s = self_of(req);
         Inode* p = parent == FUSE_ROOT_ID ? nullptr : s->inode(parent);
         if (p == nullptr) {
@@ -424,27 +417,30 @@ struct FuseFrontEnd::Ops {
         NodeId home = p->file.home;
         uint16_t volume = p->volume;
         bool writable = (fi->flags & O_ACCMODE) != O_RDONLY;
-        s->node_.meta(home, m, [s, req, parent, nm, home, volume, writable, fi_copy = *fi](
-                                   wire::MetaReply rep) mutable {
-            if (rep.code != Code::Ok || !rep.attr) {
-                fuse_reply_err(req, rep.code != Code::Ok ? err_of(rep) : EIO);
-                return;
-            }
-            Inode& in = s->remember(FileId{home, rep.attr->ino}, volume, false, parent, nm);
-            ++in.nlookup;
-            fuse_entry_param e{};
-            e.ino = in.nodeid;
-            e.generation = 1;
-            e.attr = s->to_stat(in.nodeid, *rep.attr);
-            e.attr_timeout = s->opt_.attr_timeout_s;
-            e.entry_timeout = s->opt_.entry_timeout_s;
-            uint64_t h = s->next_handle_++;
-            s->handles_[h] = Handle{in.file, writable, false, {}};
-            fi_copy.fh = h;
-            fi_copy.direct_io = writable ? 1 : 0;
-            fi_copy.keep_cache = writable ? 0 : 1;
-            fuse_reply_create(req, &e, &fi_copy);
-        });
+        s->node_.meta(
+            home,
+            m,
+            [s, req, parent, nm, home, volume, writable, fi_copy = *fi](
+                wire::MetaReply rep) mutable {
+                if (rep.code != Code::Ok || !rep.attr) {
+                    fuse_reply_err(req, rep.code != Code::Ok ? err_of(rep) : EIO);
+                    return;
+                }
+                Inode& in = s->remember(FileId{home, rep.attr->ino}, volume, false, parent, nm);
+                ++in.nlookup;
+                fuse_entry_param e{};
+                e.ino = in.nodeid;
+                e.generation = 1;
+                e.attr = s->to_stat(in.nodeid, *rep.attr);
+                e.attr_timeout = s->opt_.attr_timeout_s;
+                e.entry_timeout = s->opt_.entry_timeout_s;
+                uint64_t h = s->next_handle_++;
+                s->handles_[h] = Handle{in.file, writable, false, {}};
+                fi_copy.fh = h;
+                fi_copy.direct_io = writable ? 1 : 0;
+                fi_copy.keep_cache = writable ? 0 : 1;
+                fuse_reply_create(req, &e, &fi_copy);
+            });
     }
 
     static void mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
@@ -513,8 +509,8 @@ struct FuseFrontEnd::Ops {
         Inode* p = parent == FUSE_ROOT_ID ? nullptr : s->inode(parent);
         Inode* q = newparent == FUSE_ROOT_ID ? nullptr : s->inode(newparent);
         if (p == nullptr || q == nullptr) {
-            fuse_reply_err(req, (parent == FUSE_ROOT_ID || newparent == FUSE_ROOT_ID) ? EPERM
-                                                                                       : ESTALE);
+            fuse_reply_err(req,
+                           (parent == FUSE_ROOT_ID || newparent == FUSE_ROOT_ID) ? EPERM : ESTALE);
             return;
         }
         if (p->file.home != q->file.home || p->volume != q->volume) {
@@ -584,42 +580,39 @@ struct FuseFrontEnd::Ops {
             m.ino = it->second.file.ino;
             m.cookie = cookie;
             m.count = wire::kReaddirMax;
-            s->node_.meta(it->second.file.home, m, [s, req, h, fi_copy, next](
-                                                       wire::MetaReply rep) mutable {
-                auto hit = s->handles_.find(h);
-                if (hit == s->handles_.end()) {
-                    *next = nullptr;
-                    return;
-                }
-                if (rep.code != Code::Ok) {
-                    s->handles_.erase(hit);
-                    fuse_reply_err(req, err_of(rep));
-                    *next = nullptr;
-                    return;
-                }
-                for (const auto& e : rep.entries) {
-                    struct stat st {};
-                    st.st_mode = type_bits(e.type);
-                    st.st_ino = e.ino;
-                    hit->second.entries.emplace_back(e.name, st);
-                }
-                if (rep.end || rep.entries.empty() ||
-                    hit->second.entries.size() >= s->opt_.dir_entries_max) {
-                    fuse_reply_open(req, &fi_copy);
-                    *next = nullptr;
-                    return;
-                }
-                (*next)(rep.next_cookie);
-            });
+            s->node_.meta(
+                it->second.file.home, m, [s, req, h, fi_copy, next](wire::MetaReply rep) mutable {
+                    auto hit = s->handles_.find(h);
+                    if (hit == s->handles_.end()) {
+                        *next = nullptr;
+                        return;
+                    }
+                    if (rep.code != Code::Ok) {
+                        s->handles_.erase(hit);
+                        fuse_reply_err(req, err_of(rep));
+                        *next = nullptr;
+                        return;
+                    }
+                    for (const auto& e : rep.entries) {
+                        struct stat st {};
+                        st.st_mode = type_bits(e.type);
+                        st.st_ino = e.ino;
+                        hit->second.entries.emplace_back(e.name, st);
+                    }
+                    if (rep.end || rep.entries.empty() ||
+                        hit->second.entries.size() >= s->opt_.dir_entries_max) {
+                        fuse_reply_open(req, &fi_copy);
+                        *next = nullptr;
+                        return;
+                    }
+                    (*next)(rep.next_cookie);
+                });
         };
         (*next)(0);
     }
 
-    static void readdir(fuse_req_t req,
-                        fuse_ino_t ino,
-                        size_t size,
-                        off_t off,
-                        fuse_file_info* fi) {
+    static void readdir(
+        fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
         (void)ino;
         FuseFrontEnd* s = self_of(req);
         auto it = s->handles_.find(fi->fh);
@@ -631,8 +624,11 @@ struct FuseFrontEnd::Ops {
         std::vector<char> buf(size);
         size_t used = 0;
         for (size_t i = static_cast<size_t>(off); i < entries.size(); ++i) {
-            size_t n = fuse_add_direntry(req, buf.data() + used, size - used,
-                                         entries[i].first.c_str(), &entries[i].second,
+            size_t n = fuse_add_direntry(req,
+                                         buf.data() + used,
+                                         size - used,
+                                         entries[i].first.c_str(),
+                                         &entries[i].second,
                                          static_cast<off_t>(i + 1));
             if (n > size - used) {
                 break;
@@ -701,10 +697,10 @@ Status FuseFrontEnd::mount() {
         o.statfs = Ops::statfs;
         return o;
     }();
-    std::string options = fmt::format(
-        "fsname=vremote:{},subtype=vremote,default_permissions,allow_other,max_read={}",
-        node_.name(),
-        kIoMax);
+    std::string options =
+        fmt::format("fsname=vremote:{},subtype=vremote,default_permissions,allow_other,max_read={}",
+                    node_.name(),
+                    kIoMax);
     std::vector<std::string> argv_s{"vremoted", "-o", options};
     std::vector<char*> argv;
     for (auto& a : argv_s) {
@@ -822,7 +818,8 @@ void FuseFrontEnd::on_readable() {
         }
         if (res <= 0) {
             // Unmounted from outside (umount, fusermount -u) or the connection was aborted.
-            log::warn("the FUSE session at {} ended ({})", opt_.mountpoint,
+            log::warn("the FUSE session at {} ended ({})",
+                      opt_.mountpoint,
                       res == 0 ? "unmounted" : std::strerror(-res));
             loop_.remove(fd_);
             mounted_ = false;
@@ -841,11 +838,8 @@ FuseFrontEnd::Inode* FuseFrontEnd::inode(uint64_t nodeid) {
     return it == inodes_.end() ? nullptr : &it->second;
 }
 
-FuseFrontEnd::Inode& FuseFrontEnd::remember(FileId file,
-                                            uint16_t volume,
-                                            bool dir,
-                                            uint64_t parent,
-                                            const std::string& name) {
+FuseFrontEnd::Inode& FuseFrontEnd::remember(
+    FileId file, uint16_t volume, bool dir, uint64_t parent, const std::string& name) {
     auto it = by_file_.find(file);
     if (it != by_file_.end()) {
         Inode& in = inodes_.at(it->second);
@@ -1014,8 +1008,8 @@ void FuseFrontEnd::home_lost(NodeId home) {
         ++n;
     }
     if (n != 0) {
-        log::info("dropped the kernel's attributes and entries of {} inode(s) of an unreachable home",
-                  n);
+        log::info(
+            "dropped the kernel's attributes and entries of {} inode(s) of an unreachable home", n);
     }
 }
 

@@ -41,7 +41,7 @@ namespace vr::fuse {
 
 struct FuseOptions {
     std::string mountpoint;
-    double attr_timeout_s = 3600;   // the home invalidates; the timeout is only a backstop
+    double attr_timeout_s = 3600;  // the home invalidates; the timeout is only a backstop
     double entry_timeout_s = 3600;
     int notifier_threads = 4;
     size_t dir_entries_max = 1 << 20;  // entries of one directory listing held per open
@@ -95,8 +95,8 @@ class FuseFrontEnd final : public node::KernelCache {
     };
     struct Handle {
         coherence::FileId file;
-        bool direct = false;   // writable opens are direct I/O
-        bool wrote = false;    // flush and release make the writes durable
+        bool direct = false;  // writable opens are direct I/O
+        bool wrote = false;   // flush and release make the writes durable
         std::vector<std::pair<std::string, struct stat>> entries;  // directories: the listing
     };
     struct Job {
@@ -112,7 +112,10 @@ class FuseFrontEnd final : public node::KernelCache {
     void notifier();
     void enqueue(Job job);
     Inode* inode(uint64_t nodeid);
-    Inode& remember(coherence::FileId file, uint16_t volume, bool dir, uint64_t parent,
+    Inode& remember(coherence::FileId file,
+                    uint16_t volume,
+                    bool dir,
+                    uint64_t parent,
                     const std::string& name);
     void forget(uint64_t nodeid, uint64_t n);
     struct stat to_stat(uint64_t nodeid, const wire::MetaAttr& a) const;

@@ -1,5 +1,6 @@
 #include "node/client_server.h"
 
+#include <fmt/format.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -7,8 +8,6 @@
 
 #include <cerrno>
 #include <cstring>
-
-#include <fmt/format.h>
 
 #include "base/log.h"
 
@@ -66,8 +65,7 @@ Status ClientServer::start() {
         if (::connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
             ::close(probe);
             ::close(fd);
-            return Status(Code::Exists,
-                          fmt::format("another daemon serves {}", opt_.socket_path));
+            return Status(Code::Exists, fmt::format("another daemon serves {}", opt_.socket_path));
         }
         ::close(probe);
     }
@@ -151,7 +149,8 @@ void ClientServer::on_frame(uint64_t client, net::Frame&& f) {
         return;
     }
     if (wire::family_of(f.header.type) != wire::Family::ClientRequest) {
-        log::warn("client {}: unexpected {} frame; closing", client, wire::type_name(f.header.type));
+        log::warn(
+            "client {}: unexpected {} frame; closing", client, wire::type_name(f.header.type));
         c->conn->close(Status(Code::ProtocolError, "not a client request"));
         return;
     }
@@ -218,9 +217,7 @@ void ClientServer::reply_error(uint64_t client, uint64_t id, const Status& st) {
 void ClientServer::dispatch(uint64_t client, wire::ClientRequest req) {
     Client* c = find(client);
     uint64_t id = req.id;
-    auto fail = [this, client, id](const Status& st) {
-        reply_error(client, id, st);
-    };
+    auto fail = [this, client, id](const Status& st) { reply_error(client, id, st); };
     std::visit(
         [&](auto& op) {
             using T = std::decay_t<decltype(op)>;
@@ -237,7 +234,8 @@ void ClientServer::dispatch(uint64_t client, wire::ClientRequest req) {
             } else {
                 auto hit = c->handles.find(op.handle);
                 if (hit == c->handles.end()) {
-                    fail(Status(Code::InvalidArgument, fmt::format("no open handle {}", op.handle)));
+                    fail(
+                        Status(Code::InvalidArgument, fmt::format("no open handle {}", op.handle)));
                     return;
                 }
                 Handle h = hit->second;
@@ -275,9 +273,8 @@ void ClientServer::dispatch(uint64_t client, wire::ClientRequest req) {
                                     reply(client, wire::ClientReply{id, wire::WriteReply{n}});
                                 });
                 } else if constexpr (std::is_same_v<T, wire::FsyncRequest>) {
-                    node_.fsync(h.file, [this, client, id](Status st) {
-                        reply_error(client, id, st);
-                    });
+                    node_.fsync(h.file,
+                                [this, client, id](Status st) { reply_error(client, id, st); });
                 } else if constexpr (std::is_same_v<T, wire::CloseRequest>) {
                     c->handles.erase(op.handle);
                     reply(client, wire::ClientReply{id, wire::Reply{}});
@@ -288,9 +285,7 @@ void ClientServer::dispatch(uint64_t client, wire::ClientRequest req) {
 }
 
 void ClientServer::do_open(uint64_t client, uint64_t id, wire::OpenRequest op) {
-    auto fail = [this, client, id](const Status& st) {
-        reply_error(client, id, st);
-    };
+    auto fail = [this, client, id](const Status& st) { reply_error(client, id, st); };
     Client* c = find(client);
     if (c->handles.size() >= opt_.handles_max) {
         fail(Status(Code::Busy, "too many open handles on this connection"));
@@ -319,47 +314,48 @@ void ClientServer::do_open(uint64_t client, uint64_t id, wire::OpenRequest op) {
     }
     bool truncate = (op.flags & wire::kOpenTruncate) != 0;
     std::string path = op.path;
-    node_.meta(vol.node, req, [this, client, id, vol, writable, truncate, path, fail](
-                                  wire::MetaReply r) {
-        if (r.code != Code::Ok || !r.attr) {
-            fail(r.code != Code::Ok ? reply_status(r)
-                                    : Status(Code::ProtocolError, "no attributes"));
-            return;
-        }
-        if (r.attr->type != wire::MetaType::Regular) {
-            fail(Status(Code::InvalidArgument, fmt::format("'{}' is not a regular file", path)));
-            return;
-        }
-        auto opened = [this, client, id, vol, writable, path, fail](const wire::MetaAttr& a) {
-            Client* cc = find(client);
-            if (cc == nullptr) {
+    node_.meta(
+        vol.node, req, [this, client, id, vol, writable, truncate, path, fail](wire::MetaReply r) {
+            if (r.code != Code::Ok || !r.attr) {
+                fail(r.code != Code::Ok ? reply_status(r)
+                                        : Status(Code::ProtocolError, "no attributes"));
                 return;
             }
-            if (cc->handles.size() >= opt_.handles_max) {
-                fail(Status(Code::Busy, "too many open handles on this connection"));
+            if (r.attr->type != wire::MetaType::Regular) {
+                fail(
+                    Status(Code::InvalidArgument, fmt::format("'{}' is not a regular file", path)));
                 return;
             }
-            uint64_t h = cc->next_handle++;
-            cc->handles[h] = Handle{FileId{vol.node, a.ino}, writable, path};
-            reply(client, wire::ClientReply{id, wire::OpenReply{h, to_attrs(a)}});
-        };
-        if (!truncate) {
-            opened(*r.attr);
-            return;
-        }
-        wire::MetaRequest t;
-        t.op = wire::MetaOp::Truncate;
-        t.ino = r.attr->ino;
-        t.size = 0;
-        node_.meta(vol.node, t, [opened, fail](wire::MetaReply tr) {
-            if (tr.code != Code::Ok || !tr.attr) {
-                fail(tr.code != Code::Ok ? reply_status(tr)
-                                         : Status(Code::ProtocolError, "no attributes"));
+            auto opened = [this, client, id, vol, writable, path, fail](const wire::MetaAttr& a) {
+                Client* cc = find(client);
+                if (cc == nullptr) {
+                    return;
+                }
+                if (cc->handles.size() >= opt_.handles_max) {
+                    fail(Status(Code::Busy, "too many open handles on this connection"));
+                    return;
+                }
+                uint64_t h = cc->next_handle++;
+                cc->handles[h] = Handle{FileId{vol.node, a.ino}, writable, path};
+                reply(client, wire::ClientReply{id, wire::OpenReply{h, to_attrs(a)}});
+            };
+            if (!truncate) {
+                opened(*r.attr);
                 return;
             }
-            opened(*tr.attr);
+            wire::MetaRequest t;
+            t.op = wire::MetaOp::Truncate;
+            t.ino = r.attr->ino;
+            t.size = 0;
+            node_.meta(vol.node, t, [opened, fail](wire::MetaReply tr) {
+                if (tr.code != Code::Ok || !tr.attr) {
+                    fail(tr.code != Code::Ok ? reply_status(tr)
+                                             : Status(Code::ProtocolError, "no attributes"));
+                    return;
+                }
+                opened(*tr.attr);
+            });
         });
-    });
 }
 
 void ClientServer::do_stat(uint64_t client, uint64_t id, wire::StatRequest op) {
@@ -374,7 +370,8 @@ void ClientServer::do_stat(uint64_t client, uint64_t id, wire::StatRequest op) {
     req.path = res->second;
     node_.meta(res->first.node, req, [this, client, id](wire::MetaReply r) {
         if (r.code != Code::Ok || !r.attr) {
-            reply_error(client, id,
+            reply_error(client,
+                        id,
                         r.code != Code::Ok ? reply_status(r)
                                            : Status(Code::ProtocolError, "no attributes"));
             return;
@@ -385,9 +382,7 @@ void ClientServer::do_stat(uint64_t client, uint64_t id, wire::StatRequest op) {
 
 void ClientServer::do_pages(uint64_t client, uint64_t id, wire::PagesRequest op) {
     auto res = node_.resolve(op.path);
-    auto fail = [this, client, id](const Status& st) {
-        reply_error(client, id, st);
-    };
+    auto fail = [this, client, id](const Status& st) { reply_error(client, id, st); };
     if (!res.is_ok()) {
         fail(res.status());
         return;

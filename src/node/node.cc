@@ -1,11 +1,10 @@
 #include "node/node.h"
 
+#include <fmt/format.h>
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <cstring>
-
-#include <fmt/format.h>
 
 #include "base/log.h"
 #include "net/auth.h"
@@ -26,26 +25,26 @@ using coherence::PageIndex;
 using coherence::Range;
 
 // Every counter `vremote stats` and the metrics endpoint show. Updated on the loop thread only.
-#define VR_NODE_COUNTERS(X)                                                                    \
-    X(fetch_requests, "GetS and GetM requests sent to homes")                                  \
-    X(pages_served, "pages sent to other nodes in DataS/DataM")                                \
-    X(invalidations_sent, "Inv and Recall messages sent to sharers and owners")               \
-    X(kernel_invalidations, "kernel page-cache invalidations run")                             \
-    X(writebacks, "M pages written back to a home (PutM, recall, reclaim)")                    \
-    X(evictions, "pages evicted from this node's cache (PutS, PutM)")                          \
-    X(store_pages_written, "pages written to this node's origin stores")                      \
-    X(store_write_errors, "origin store writes that failed")                                   \
-    X(store_syncs, "fdatasync calls on origin files")                                          \
+#define VR_NODE_COUNTERS(X)                                                                     \
+    X(fetch_requests, "GetS and GetM requests sent to homes")                                   \
+    X(pages_served, "pages sent to other nodes in DataS/DataM")                                 \
+    X(invalidations_sent, "Inv and Recall messages sent to sharers and owners")                 \
+    X(kernel_invalidations, "kernel page-cache invalidations run")                              \
+    X(writebacks, "M pages written back to a home (PutM, recall, reclaim)")                     \
+    X(evictions, "pages evicted from this node's cache (PutS, PutM)")                           \
+    X(store_pages_written, "pages written to this node's origin stores")                        \
+    X(store_write_errors, "origin store writes that failed")                                    \
+    X(store_syncs, "fdatasync calls on origin files")                                           \
     X(bytes_sent_zero_copy, "page bytes sent with no user-space copy (sendfile, cache frames)") \
-    X(bytes_sent_copied, "page bytes read into user space before they were sent")             \
-    X(send_failures, "messages the transport refused (link down or queue full)")              \
-    X(meta_requests_sent, "metadata requests sent to homes")                                   \
-    X(meta_requests_served, "metadata requests served for peers")                              \
-    X(meta_requests_refused, "metadata requests of peers refused with an error")               \
-    X(meta_invalidations_sent, "attribute and entry invalidations sent to holders")            \
-    X(reads, "local reads")                                                                    \
-    X(writes, "local writes")                                                                  \
-    X(fsyncs, "local fsyncs")                                                                  \
+    X(bytes_sent_copied, "page bytes read into user space before they were sent")               \
+    X(send_failures, "messages the transport refused (link down or queue full)")                \
+    X(meta_requests_sent, "metadata requests sent to homes")                                    \
+    X(meta_requests_served, "metadata requests served for peers")                               \
+    X(meta_requests_refused, "metadata requests of peers refused with an error")                \
+    X(meta_invalidations_sent, "attribute and entry invalidations sent to holders")             \
+    X(reads, "local reads")                                                                     \
+    X(writes, "local writes")                                                                   \
+    X(fsyncs, "local fsyncs")                                                                   \
     X(request_errors, "local reads, writes and fsyncs that failed")
 
 struct Node::Counters {
@@ -92,8 +91,13 @@ Node::Node(const config::NodeConfig& config,
            runtime::EventLoop& loop,
            std::vector<std::string> names,
            const coherence::EngineConfig& ec)
-    : cfg_(config), loop_(loop), self_(ec.self), names_(std::move(names)), page_size_(ec.page_size),
-      engine_(ec), counters_(std::make_unique<Counters>()) {}
+    : cfg_(config),
+      loop_(loop),
+      self_(ec.self),
+      names_(std::move(names)),
+      page_size_(ec.page_size),
+      engine_(ec),
+      counters_(std::make_unique<Counters>()) {}
 
 Node::~Node() {
     if (tick_timer_ != 0) {
@@ -130,10 +134,9 @@ Result<std::unique_ptr<Node>> Node::create(const config::NodeConfig& config,
     // A restarted daemon is a new incarnation, both as a node and as a home: wall-clock
     // microseconds grow across restarts (and the engine only compares them for equality and
     // order with what peers remember).
-    uint64_t inc = static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::microseconds>(
-            std::chrono::system_clock::now().time_since_epoch())
-            .count());
+    uint64_t inc = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                             std::chrono::system_clock::now().time_since_epoch())
+                                             .count());
     ec.node_incarnation = inc;
     ec.home_incarnation = inc;
     std::unique_ptr<Node> n(new Node(config, loop, std::move(names), ec));
@@ -150,14 +153,16 @@ Result<std::unique_ptr<Node>> Node::create(const config::NodeConfig& config,
         eo.page_size = n->page_size_;
         auto ex = store::Export::open(eo);
         if (!ex.is_ok()) {
-            return ex.status().with_context(
-                fmt::format("export '{}' at {}", eo.volume, eo.root));
+            return ex.status().with_context(fmt::format("export '{}' at {}", eo.volume, eo.root));
         }
         auto root = make_ino(static_cast<uint16_t>(i), ex.value()->root_ino());
         if (!root.is_ok()) {
             return root.status().with_context(fmt::format("export '{}'", eo.volume));
         }
-        VolumeRef v{eo.volume, n->self_, static_cast<uint16_t>(i), config.exports[i].read_only,
+        VolumeRef v{eo.volume,
+                    n->self_,
+                    static_cast<uint16_t>(i),
+                    config.exports[i].read_only,
                     root.value()};
         n->volumes_[v.name] = v;
         n->volume_names_[{v.node, v.index}] = v.name;
@@ -182,8 +187,8 @@ Status Node::start() {
     tc.listen_port = cfg_.node.listen.port;
     for (const auto& p : cfg_.peers) {
         auto it = std::find(names_.begin(), names_.end(), p.name);
-        tc.peers.push_back(net::PeerSpec{static_cast<NodeId>(it - names_.begin()), p.name,
-                                         p.address.host, p.address.port});
+        tc.peers.push_back(net::PeerSpec{
+            static_cast<NodeId>(it - names_.begin()), p.name, p.address.host, p.address.port});
     }
     tc.key = key.value();
     tc.limits.page_size = page_size_;
@@ -239,12 +244,12 @@ void Node::tick() {
     std::vector<std::pair<uint64_t, Status>> failed;
     for (auto& [id, rpc] : rpcs_) {
         if (t >= rpc.deadline) {
-            failed.emplace_back(id, Status(Code::Timeout, fmt::format("no answer from {}",
-                                                                      names_[rpc.peer])));
+            failed.emplace_back(
+                id, Status(Code::Timeout, fmt::format("no answer from {}", names_[rpc.peer])));
         } else if (cfg_.timeouts.on_unreachable == config::OnUnreachable::Error &&
                    transport_->info(rpc.peer).state != net::LinkState::Up) {
-            failed.emplace_back(id, Status(Code::Unavailable,
-                                           fmt::format("{} is unreachable", names_[rpc.peer])));
+            failed.emplace_back(
+                id, Status(Code::Unavailable, fmt::format("{} is unreachable", names_[rpc.peer])));
         }
     }
     for (auto& [id, st] : failed) {
@@ -325,9 +330,9 @@ void Node::execute(Effect& e) {
         case EffectKind::StoreWrite: {
             uint16_t index = ino_export(e.file.ino);
             auto ex = export_at(index);
-            Status st = ex.is_ok() ? ex.value()->write_pages(ino_local(e.file.ino), e.range.first,
-                                                             e.pages)
-                                   : ex.status();
+            Status st = ex.is_ok()
+                            ? ex.value()->write_pages(ino_local(e.file.ino), e.range.first, e.pages)
+                            : ex.status();
             if (!st.is_ok()) {
                 ++c.store_write_errors;
                 log::error("store write of {} {} failed: {}",
@@ -441,8 +446,10 @@ void Node::send_from_store(Message msg) {
     if (msg.to != self_ && ex.is_ok()) {
         auto span = ex.value()->page_span(local, msg.range.first, msg.range.count);
         if (span.is_ok()) {
-            net::FileSegment seg{span.value().fd.release(), span.value().byte_offset,
-                                 span.value().file_bytes, span.value().zero_bytes};
+            net::FileSegment seg{span.value().fd.release(),
+                                 span.value().byte_offset,
+                                 span.value().file_bytes,
+                                 span.value().zero_bytes};
             uint64_t bytes = seg.file_bytes + seg.zero_bytes;
             if (transport_->send_from_file(msg, seg)) {
                 (cfg_.cluster.encrypt ? c.bytes_sent_copied : c.bytes_sent_zero_copy) += bytes;
@@ -451,8 +458,10 @@ void Node::send_from_store(Message msg) {
             }
             return;
         }
-        log::warn("cannot stream {} {}: {}", coherence::to_string(msg.file),
-                  coherence::to_string(msg.range), span.status().to_string());
+        log::warn("cannot stream {} {}: {}",
+                  coherence::to_string(msg.file),
+                  coherence::to_string(msg.range),
+                  span.status().to_string());
     }
     // To ourselves (the pages stay in memory), or the streaming path failed: read the pages.
     Result<std::vector<PageBuf>> pages =
@@ -487,7 +496,8 @@ void Node::on_message(const Message& m) {
 
 void Node::on_link_reset(NodeId peer) {
     log::debug("resynchronising with {}", names_[peer]);
-    fail_rpcs(peer, Status(Code::Unavailable, fmt::format("the link to {} was reset", names_[peer])));
+    fail_rpcs(peer,
+              Status(Code::Unavailable, fmt::format("the link to {} was reset", names_[peer])));
     engine_.on_link_reset(peer, now());
     drain();
 }
@@ -571,8 +581,8 @@ void Node::on_meta_reply(NodeId peer, uint64_t id, wire::MetaReply reply) {
 Result<std::pair<VolumeRef, std::string>> Node::resolve(std::string_view path) const {
     size_t slash = path.find('/');
     std::string_view vol = path.substr(0, slash);
-    std::string_view rest = slash == std::string_view::npos ? std::string_view{}
-                                                           : path.substr(slash + 1);
+    std::string_view rest =
+        slash == std::string_view::npos ? std::string_view{} : path.substr(slash + 1);
     if (vol.empty()) {
         return Status(Code::InvalidArgument,
                       fmt::format("'{}' does not start with a volume name", path));
@@ -657,7 +667,8 @@ void Node::engine_read(FileId file,
     drain();
 }
 
-void Node::read(FileId file, uint64_t offset, uint64_t length, coherence::ReadMode mode, ReadCb cb) {
+void Node::read(
+    FileId file, uint64_t offset, uint64_t length, coherence::ReadMode mode, ReadCb cb) {
     ++counters_->reads;
     if (length == 0 || offset > wire::kMaxFileBytes || length > wire::kMaxFileBytes - offset) {
         cb(Status(Code::InvalidArgument, "bad read range"));
@@ -685,7 +696,9 @@ void Node::read(FileId file, uint64_t offset, uint64_t length, coherence::ReadMo
     j->cb = std::move(cb);
     const PageIndex first = offset / page_size_;
     j->covered_end = first;
-    auto pages_until = [this](uint64_t byte_end) { return (byte_end + page_size_ - 1) / page_size_; };
+    auto pages_until = [this](uint64_t byte_end) {
+        return (byte_end + page_size_ - 1) / page_size_;
+    };
     auto complete = [this, j, offset, length]() {
         if (!j->st.is_ok()) {
             ++counters_->request_errors;
@@ -736,17 +749,17 @@ void Node::read(FileId file, uint64_t offset, uint64_t length, coherence::ReadMo
         PageIndex end = fill ? pages_until(offset + length)
                              : pages_until(std::min(offset + length, hint->second));
         j->covered_end = end;
-        engine_read(file, Range{first, end - first}, mode,
-                    [j, finish](Result<std::vector<PageBuf>> r) {
-                        if (!r.is_ok()) {
-                            if (j->st.is_ok()) {
-                                j->st = r.status();
-                            }
-                        } else {
-                            j->pages = std::move(r.value());
-                        }
-                        finish();
-                    });
+        engine_read(
+            file, Range{first, end - first}, mode, [j, finish](Result<std::vector<PageBuf>> r) {
+                if (!r.is_ok()) {
+                    if (j->st.is_ok()) {
+                        j->st = r.status();
+                    }
+                } else {
+                    j->pages = std::move(r.value());
+                }
+                finish();
+            });
     }
     wire::MetaRequest req;
     req.op = wire::MetaOp::GetAttr;
@@ -765,7 +778,8 @@ void Node::read(FileId file, uint64_t offset, uint64_t length, coherence::ReadMo
 
 void Node::write(FileId file, uint64_t offset, std::vector<std::byte> data, DoneCb cb) {
     ++counters_->writes;
-    if (data.empty() || offset > wire::kMaxFileBytes || data.size() > wire::kMaxFileBytes - offset) {
+    if (data.empty() || offset > wire::kMaxFileBytes ||
+        data.size() > wire::kMaxFileBytes - offset) {
         cb(Status(Code::InvalidArgument, "bad write range"));
         return;
     }
@@ -992,9 +1006,8 @@ void Node::exec_meta(NodeId from, wire::MetaRequest req, MetaCb cb) {
                 return;
             }
             std::vector<Inval> inv;
-            std::string name = path.substr(path.rfind('/') == std::string::npos
-                                               ? 0
-                                               : path.rfind('/') + 1);
+            std::string name =
+                path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
             if (dir_ino != 0) {
                 inv.push_back(Inval{dir_ino, name, true});
             }
@@ -1012,11 +1025,10 @@ void Node::exec_meta(NodeId from, wire::MetaRequest req, MetaCb cb) {
             return;
         }
         case MetaOp::Rename: {
-            store::RenameMode how = req.flags == wire::kRenameNoReplace
-                                        ? store::RenameMode::NoReplace
-                                    : req.flags == wire::kRenameExchange
-                                        ? store::RenameMode::Exchange
-                                        : store::RenameMode::Replace;
+            store::RenameMode how =
+                req.flags == wire::kRenameNoReplace  ? store::RenameMode::NoReplace
+                : req.flags == wire::kRenameExchange ? store::RenameMode::Exchange
+                                                     : store::RenameMode::Replace;
             Status st = ex.rename(path, path2, how);
             if (!st.is_ok()) {
                 cb(error_reply(st));
@@ -1072,8 +1084,9 @@ void Node::exec_meta(NodeId from, wire::MetaRequest req, MetaCb cb) {
                 cb(std::move(r));  // no change: nobody's cached size is stale
                 return;
             }
-            invalidate_holders({Inval{req.ino, {}, false}}, from,
-                               [cb, r = std::move(r)]() mutable { cb(std::move(r)); });
+            invalidate_holders({Inval{req.ino, {}, false}}, from, [cb, r = std::move(r)]() mutable {
+                cb(std::move(r));
+            });
             return;
         }
         case MetaOp::Truncate:
@@ -1086,8 +1099,9 @@ void Node::exec_meta(NodeId from, wire::MetaRequest req, MetaCb cb) {
                     cb(std::move(r));
                     return;
                 }
-                invalidate_holders({Inval{ino, {}, false}}, from,
-                                   [cb, r = std::move(r)]() mutable { cb(std::move(r)); });
+                invalidate_holders({Inval{ino, {}, false}}, from, [cb, r = std::move(r)]() mutable {
+                    cb(std::move(r));
+                });
             });
             return;
         case MetaOp::SetAttr: {
@@ -1102,8 +1116,9 @@ void Node::exec_meta(NodeId from, wire::MetaRequest req, MetaCb cb) {
                 cb(std::move(r));
                 return;
             }
-            invalidate_holders({Inval{req.ino, {}, false}}, from,
-                               [cb, r = std::move(r)]() mutable { cb(std::move(r)); });
+            invalidate_holders({Inval{req.ino, {}, false}}, from, [cb, r = std::move(r)]() mutable {
+                cb(std::move(r));
+            });
             return;
         }
         case MetaOp::InvalAttr:
@@ -1137,7 +1152,9 @@ void Node::end_entry_op(NodeId from, uint64_t dir, uint64_t dir2) {
     }
 }
 
-void Node::invalidate_holders(std::vector<Inval> invals, NodeId except, std::function<void()> done) {
+void Node::invalidate_holders(std::vector<Inval> invals,
+                              NodeId except,
+                              std::function<void()> done) {
     struct Join {
         size_t pending = 1;
         bool failed = false;
@@ -1182,13 +1199,11 @@ void Node::invalidate_holders(std::vector<Inval> invals, NodeId except, std::fun
                 if (kernel_ == nullptr) {
                     finish(false);
                 } else if (inv.entry) {
-                    kernel_->invalidate_entry(f, inv.name, [this, finish] {
-                        loop_.post([finish] { finish(false); });
-                    });
+                    kernel_->invalidate_entry(
+                        f, inv.name, [this, finish] { loop_.post([finish] { finish(false); }); });
                 } else {
-                    kernel_->invalidate_attr(f, [this, finish] {
-                        loop_.post([finish] { finish(false); });
-                    });
+                    kernel_->invalidate_attr(
+                        f, [this, finish] { loop_.post([finish] { finish(false); }); });
                 }
                 continue;
             }
@@ -1419,13 +1434,20 @@ std::vector<wire::NodeStatus> Node::status() const {
 std::string Node::metrics_text() const {
     std::string out;
     auto all = counters();
-#define VR_X(name, help) \
-    fmt::format_to(std::back_inserter(out), "# HELP vremote_{} {}\n# TYPE vremote_{} counter\n", #name, help, #name);
+#define VR_X(name, help)                                                \
+    fmt::format_to(std::back_inserter(out),                             \
+                   "# HELP vremote_{} {}\n# TYPE vremote_{} counter\n", \
+                   #name,                                               \
+                   help,                                                \
+                   #name);
     VR_NODE_COUNTERS(VR_X)
 #undef VR_X
     for (const auto& c : all) {
-        fmt::format_to(std::back_inserter(out), "vremote_{}{{node=\"{}\"}} {}\n", c.name,
-                       cfg_.node.name, c.value);
+        fmt::format_to(std::back_inserter(out),
+                       "vremote_{}{{node=\"{}\"}} {}\n",
+                       c.name,
+                       cfg_.node.name,
+                       c.value);
     }
     for (const auto& s : status()) {
         if (s.link == wire::LinkState::Self) {
@@ -1434,8 +1456,12 @@ std::string Node::metrics_text() const {
         fmt::format_to(std::back_inserter(out),
                        "vremote_link_up{{node=\"{}\",peer=\"{}\"}} {}\n"
                        "vremote_link_rtt_seconds{{node=\"{}\",peer=\"{}\"}} {:.6f}\n",
-                       cfg_.node.name, s.name, s.link == wire::LinkState::Up ? 1 : 0,
-                       cfg_.node.name, s.name, static_cast<double>(s.rtt_us) / 1e6);
+                       cfg_.node.name,
+                       s.name,
+                       s.link == wire::LinkState::Up ? 1 : 0,
+                       cfg_.node.name,
+                       s.name,
+                       static_cast<double>(s.rtt_us) / 1e6);
     }
     return out;
 }

@@ -1,11 +1,10 @@
 #include "node/sync_worker.h"
 
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-
-#include <fmt/format.h>
 
 namespace vr::node {
 

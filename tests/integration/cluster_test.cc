@@ -89,7 +89,9 @@ TEST_F(ThreeNodes, WriteOnOneNodeIsSeenByTheNextReadEverywhere) {
     std::string chunk(1 << 20, '\0');
     for (uint64_t off = 0; off < size; off += chunk.size()) {
         for (size_t i = 0; i < chunk.size(); i += kPage) {
-            std::snprintf(chunk.data() + i, 32, "page %010llu",
+            std::snprintf(chunk.data() + i,
+                          32,
+                          "page %010llu",
                           static_cast<unsigned long long>((off + i) / kPage));
         }
         pwrite(1, fd1, off, chunk);
@@ -291,8 +293,8 @@ TEST(SmallCache, EvictionWritesBackAndMemoryStaysBounded) {
         uint64_t hwm = vm_kib(c.pid(k), "VmHWM");
         EXPECT_GT(hwm, 0u);
         EXPECT_LE(hwm, (16u + 64u) * 1024u) << "n" << k << " peaked at " << hwm << " KiB";
-        std::printf("n%d: peak RSS %llu KiB (cache 16 MiB)\n", k,
-                    static_cast<unsigned long long>(hwm));
+        std::printf(
+            "n%d: peak RSS %llu KiB (cache 16 MiB)\n", k, static_cast<unsigned long long>(hwm));
     }
     vr_close(w, fw);
     vr_close(r, fr);

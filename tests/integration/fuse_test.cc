@@ -63,12 +63,12 @@ std::string pread_str(int fd, size_t n, off_t off) {
 // reads, so its cached copy is stale unless the write invalidated it). No read may see an older
 // value.
 TEST_F(Mounts, AlternatingWritesAreSeenAtOnceThroughThePageCache) {
-    {
-        std::ofstream(at(1, "n1/pingpong")) << std::string(4096, '.');
-    }
-    int w[3] = {-1, ::open(at(1, "n1/pingpong").c_str(), O_RDWR),
+    { std::ofstream(at(1, "n1/pingpong")) << std::string(4096, '.'); }
+    int w[3] = {-1,
+                ::open(at(1, "n1/pingpong").c_str(), O_RDWR),
                 ::open(at(2, "n1/pingpong").c_str(), O_RDWR)};
-    int r[4] = {-1, ::open(at(1, "n1/pingpong").c_str(), O_RDONLY),
+    int r[4] = {-1,
+                ::open(at(1, "n1/pingpong").c_str(), O_RDONLY),
                 ::open(at(2, "n1/pingpong").c_str(), O_RDONLY),
                 ::open(at(3, "n1/pingpong").c_str(), O_RDONLY)};
     for (int k = 1; k <= 3; ++k) {
@@ -202,12 +202,10 @@ TEST_F(Mounts, ConcurrentChangesInOneDirectoryDoNotStall) {
     // Both nodes hold the directory's entries.
     sh("ls " + at(1, "n3/busy") + " > /dev/null; ls " + at(2, "n3/busy") + " > /dev/null");
     auto start = std::chrono::steady_clock::now();
-    std::thread t1([&] {
-        sh("cd " + at(1, "n3/busy") + " && for i in $(seq 1 40); do rm a$i; done");
-    });
-    std::thread t2([&] {
-        sh("cd " + at(2, "n3/busy") + " && for i in $(seq 1 40); do mv b$i c$i; done");
-    });
+    std::thread t1(
+        [&] { sh("cd " + at(1, "n3/busy") + " && for i in $(seq 1 40); do rm a$i; done"); });
+    std::thread t2(
+        [&] { sh("cd " + at(2, "n3/busy") + " && for i in $(seq 1 40); do mv b$i c$i; done"); });
     t1.join();
     t2.join();
     auto took = std::chrono::steady_clock::now() - start;
@@ -255,12 +253,11 @@ TEST_F(Mounts, MmapReadersSeeRemoteWrites) {
     ::munmap(p, 4096);
     ::close(fd);
     // And python3's mmap module, as an unmodified program would.
-    std::string py = "import mmap,os,sys\n"
-                     "f=open(sys.argv[1],'rb'); m=mmap.mmap(f.fileno(),0,prot=mmap.PROT_READ)\n"
-                     "print(m[:8].decode())\n";
-    {
-        std::ofstream(cluster_->dir() + "/m.py") << py;
-    }
+    std::string py =
+        "import mmap,os,sys\n"
+        "f=open(sys.argv[1],'rb'); m=mmap.mmap(f.fileno(),0,prot=mmap.PROT_READ)\n"
+        "print(m[:8].decode())\n";
+    { std::ofstream(cluster_->dir() + "/m.py") << py; }
     EXPECT_EQ(sh("python3 " + cluster_->dir() + "/m.py " + at(1, "n1/mapped")),
               std::string(8, static_cast<char>('b' + 19)) + "\n");
 }
@@ -276,14 +273,13 @@ namespace {
 // export) and on a remote node (VREMOTE_VOLUME names the volume), and never truncates the file.
 TEST_F(Mounts, SeedExampleRunsUnchangedThroughThePreloadLibrary) {
     const std::string bytes(300, 's');
-    {
-        std::ofstream(cluster_->export_dir(1) + "/myfile.txt") << bytes;
-    }
+    { std::ofstream(cluster_->export_dir(1) + "/myfile.txt") << bytes; }
     const std::string build = VR_BUILD_DIR;
     const std::string env = "LD_PRELOAD=" + build + "/src/preload/libvremote-preload.so ";
     const std::string prog = build + "/tests/unit/preload/seed_example";
-    std::string origin = sh("cd " + cluster_->export_dir(1) + " && VREMOTE_CONFIG=" +
-                            cluster_->config(1) + " " + env + prog + " 2>/dev/null");
+    std::string origin =
+        sh("cd " + cluster_->export_dir(1) + " && VREMOTE_CONFIG=" + cluster_->config(1) + " " +
+           env + prog + " 2>/dev/null");
     EXPECT_EQ(origin, "Read 300 bytes\n");
     std::string remote = sh("cd / && VREMOTE_VOLUME=n1 VREMOTE_CONFIG=" + cluster_->config(2) +
                             " " + env + prog + " 2>/dev/null");
@@ -291,10 +287,12 @@ TEST_F(Mounts, SeedExampleRunsUnchangedThroughThePreloadLibrary) {
     EXPECT_EQ(fs::file_size(cluster_->export_dir(1) + "/myfile.txt"), 300u);
     EXPECT_EQ(fs::file_size(at(3, "n1/myfile.txt")), 300u);
     // The preload library's one-time warning says what it did with the accidental bits.
-    auto r = run_command({"/bin/sh", "-c",
-                          "cd / && VREMOTE_VOLUME=n1 VREMOTE_CONFIG=" + cluster_->config(2) + " " +
-                              env + prog},
-                         {}, 60);
+    auto r = run_command(
+        {"/bin/sh",
+         "-c",
+         "cd / && VREMOTE_VOLUME=n1 VREMOTE_CONFIG=" + cluster_->config(2) + " " + env + prog},
+        {},
+        60);
     EXPECT_NE(r.err.find("10000000"), std::string::npos) << r.err;
 }
 
@@ -335,8 +333,7 @@ std::string slurp_file(const std::string& path) {
 uint64_t stat_counter(TestCluster& c, int k, const std::string& name) {
     auto r = c.cli(k, {"stats"});
     size_t pos = r.out.find(name + " ");
-    return pos == std::string::npos ? UINT64_MAX
-                                    : std::stoull(r.out.substr(pos + name.size() + 1));
+    return pos == std::string::npos ? UINT64_MAX : std::stoull(r.out.substr(pos + name.size() + 1));
 }
 
 // Reads of 1 MiB are fetched from the home as one range each (max_read, max_write and readahead
@@ -345,13 +342,14 @@ TEST(MountIo, LargeReadsAreOneFetchAndAnUnreachableHomeIsEio) {
     TestCluster c(3, ClusterOptions{.mount = true});
     ASSERT_TRUE(c.up()) << c.up_output();
     std::string mnt2 = c.dir() + "/n2/mnt";
-    auto w = run_command({"/bin/sh", "-c",
-                          "dd if=/dev/urandom of=" + c.export_dir(1) +
-                              "/eight bs=1M count=8 status=none"});
+    auto w = run_command(
+        {"/bin/sh",
+         "-c",
+         "dd if=/dev/urandom of=" + c.export_dir(1) + "/eight bs=1M count=8 status=none"});
     ASSERT_EQ(w.exit_code, 0) << w.err;
     uint64_t before = stat_counter(c, 2, "fetch_requests");
-    auto r = run_command({"/bin/sh", "-c",
-                          "dd if=" + mnt2 + "/n1/eight of=/dev/null bs=1M status=none"});
+    auto r = run_command(
+        {"/bin/sh", "-c", "dd if=" + mnt2 + "/n1/eight of=/dev/null bs=1M status=none"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     uint64_t fetches = stat_counter(c, 2, "fetch_requests") - before;
     EXPECT_GE(fetches, 8u);
@@ -365,9 +363,8 @@ TEST(MountIo, LargeReadsAreOneFetchAndAnUnreachableHomeIsEio) {
     ASSERT_TRUE(c.kill_node(3));
     ASSERT_GE(c.wait_link(2, 3, "down", 10'000), 0);
     auto start = std::chrono::steady_clock::now();
-    auto cat = run_command({"/bin/sh", "-c",
-                            "echo 3 > /proc/sys/vm/drop_caches; cat " + mnt2 + "/n3/gone"},
-                           {}, 30);
+    auto cat = run_command(
+        {"/bin/sh", "-c", "echo 3 > /proc/sys/vm/drop_caches; cat " + mnt2 + "/n3/gone"}, {}, 30);
     auto took = std::chrono::steady_clock::now() - start;
     EXPECT_NE(cat.exit_code, 0);
     EXPECT_NE(cat.err.find("Input/output error"), std::string::npos) << cat.err;

@@ -41,8 +41,7 @@ std::string slurp(const std::string& path) {
 
 int count_of(const std::string& hay, const std::string& needle) {
     int n = 0;
-    for (size_t pos = hay.find(needle); pos != std::string::npos;
-         pos = hay.find(needle, pos + 1)) {
+    for (size_t pos = hay.find(needle); pos != std::string::npos; pos = hay.find(needle, pos + 1)) {
         ++n;
     }
     return n;
@@ -107,7 +106,9 @@ std::vector<net::PeerSpec> peers_of(const config::NodeConfig& cfg,
     for (const auto& p : cfg.peers) {
         auto it = std::find(sorted_names.begin(), sorted_names.end(), p.name);
         out.push_back(net::PeerSpec{static_cast<coherence::NodeId>(it - sorted_names.begin()),
-                                    p.name, p.address.host, p.address.port});
+                                    p.name,
+                                    p.address.host,
+                                    p.address.port});
     }
     return out;
 }
@@ -183,8 +184,8 @@ TEST(Hostile, PeersAndClientsCannotEscapeOrHurtTheDaemon) {
     {
         Impostor imp(cfg3.value(), "n3", key.value(), 2, peers_of(cfg3.value(), names));
         ASSERT_TRUE(imp.t->start().is_ok());
-        ASSERT_TRUE(imp.run_until([&] { return imp.ups >= 2 && imp.volumes.size() >= 2; },
-                                  15'000'000))
+        ASSERT_TRUE(
+            imp.run_until([&] { return imp.ups >= 2 && imp.volumes.size() >= 2; }, 15'000'000))
             << "the impostor's links did not come up";
         struct stat st {};
         ASSERT_EQ(::stat((outside + "/secret.txt").c_str(), &st), 0);
@@ -225,7 +226,8 @@ TEST(Hostile, PeersAndClientsCannotEscapeOrHurtTheDaemon) {
             {"rename out", path_op(MetaOp::Rename, "ok.txt", "../stolen.txt")},
             {"rename into symlink dir", path_op(MetaOp::Rename, "ok.txt", "link_out/stolen.txt")},
             {"long name", path_op(MetaOp::GetAttrPath, std::string(300, 'a'))},
-            {"volume out of range", [&] {
+            {"volume out of range",
+             [&] {
                  auto r = path_op(MetaOp::GetAttrPath, "ok.txt");
                  r.volume = 7;
                  return r;
@@ -252,8 +254,7 @@ TEST(Hostile, PeersAndClientsCannotEscapeOrHurtTheDaemon) {
             ASSERT_TRUE(imp.t->send_meta_request(0, id, req)) << what;
             ++id;
         }
-        ASSERT_TRUE(imp.run_until([&] { return imp.replies.size() == attacks.size(); },
-                                  10'000'000))
+        ASSERT_TRUE(imp.run_until([&] { return imp.replies.size() == attacks.size(); }, 10'000'000))
             << "got " << imp.replies.size() << " of " << attacks.size() << " replies";
         for (size_t i = 0; i < attacks.size(); ++i) {
             const auto& r = imp.replies[i + 1];
@@ -282,7 +283,10 @@ TEST(Hostile, PeersAndClientsCannotEscapeOrHurtTheDaemon) {
     // --- Unauthenticated attackers at n1's peer port. ---
     {
         // A wrong key, under n3's name (n1 connects to the impostor's listening port).
-        Impostor wrong(cfg3.value(), "n3", net::key_from_secret("not the cluster key at all!!"), 2,
+        Impostor wrong(cfg3.value(),
+                       "n3",
+                       net::key_from_secret("not the cluster key at all!!"),
+                       2,
                        peers_of(cfg3.value(), names));
         ASSERT_TRUE(wrong.t->start().is_ok());
         wrong.run_until([&] { return false; }, 1'500'000);

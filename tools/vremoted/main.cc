@@ -2,6 +2,7 @@
 // logging to stderr, until SIGTERM or SIGINT; it then writes back modified pages and exits 0.
 // A bad configuration is reported (every problem, with its line) and exits 2.
 
+#include <fmt/format.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -11,12 +12,10 @@
 #include <cstring>
 #include <string>
 
-#include <fmt/format.h>
-
 #include "base/log.h"
-#include "net/http_metrics.h"
 #include "config/config.h"
 #include "fuse/frontend.h"
+#include "net/http_metrics.h"
 #include "node/client_server.h"
 #include "node/node.h"
 #include "runtime/event_loop.h"
@@ -44,8 +43,8 @@ int main(int argc, char** argv) {
             config_path = a.substr(9);
         } else if (a == "--log-level" && i + 1 < argc) {
             std::string l = argv[++i];
-            log::set_level(l == "debug" ? log::Level::Debug
-                           : l == "warn" ? log::Level::Warn
+            log::set_level(l == "debug"   ? log::Level::Debug
+                           : l == "warn"  ? log::Level::Warn
                            : l == "error" ? log::Level::Error
                                           : log::Level::Info);
         } else if (a == "--help" || a == "-h") {
@@ -92,8 +91,8 @@ int main(int argc, char** argv) {
         log::error("cannot start: {}", st.to_string());
         return 1;
     }
-    node::ClientServer clients(loop, *node.value(),
-                               node::ClientServerOptions{cfg->node.client_socket});
+    node::ClientServer clients(
+        loop, *node.value(), node::ClientServerOptions{cfg->node.client_socket});
     st = clients.start();
     if (!st.is_ok()) {
         log::error("cannot start the client socket: {}", st.to_string());
@@ -129,7 +128,8 @@ int main(int argc, char** argv) {
             log::error("cannot serve metrics: {}", st.to_string());
             return 1;
         }
-        log::info("metrics on http://{}:{}/metrics", cfg->node.metrics_listen->host, metrics->port());
+        log::info(
+            "metrics on http://{}:{}/metrics", cfg->node.metrics_listen->host, metrics->port());
     }
     bool stopping = false;
     (void)loop.add(sfd, EPOLLIN, [&](uint32_t) {
