@@ -331,7 +331,9 @@ std::string format_status(const std::vector<wire::NodeStatus>& nodes) {
                            n.name,
                            link_name(n.link),
                            rtt,
-                           n.home_incarnation);
+                           // 0: this node has not yet been in touch with that home.
+                           n.home_incarnation == 0 ? std::string("-")
+                                                   : std::to_string(n.home_incarnation));
     }
     return out;
 }

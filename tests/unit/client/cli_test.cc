@@ -317,7 +317,7 @@ TEST_F(CliRun, StatusStatsAndPages) {
               "NODE  NAME             LINK               RTT  HOME INCARNATION\n"
               "0     n1               self                 -  3\n"
               "1     n2               up            0.250 ms  1\n"
-              "2     n3               connecting           -  0\n");
+              "2     n3               connecting           -  -\n");
     ASSERT_EQ(vremote({"stats"}), 0) << err();
     EXPECT_EQ(out(), "client.requests 2\ncache.pages 42\n");
 
