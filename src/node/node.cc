@@ -431,7 +431,11 @@ void Node::send(Message msg) {
     NodeId to = msg.to;
     MsgType type = msg.type;
     if (!transport_->send(msg)) {
-        ++c.send_failures;
+        // A Hello to a peer whose link is not up yet is expected (start-up announces this home
+        // to everyone; the link's resync repeats what matters), so it is not a failure.
+        if (type != MsgType::Hello) {
+            ++c.send_failures;
+        }
         // The transport tells the engine about the loss (on_link_reset) when the link is back.
         log::debug("could not send {} to {}", coherence::msg_name(type), names_[to]);
     }
