@@ -2,13 +2,14 @@
 // through each of 3 nodes' FUSE mounts (writes direct, reads through the kernel page cache), for
 // 60 s, without and with a 100 us transport delay, and checks every page's history as a register.
 // A hand-made stale-read history shows that the tool's checker rejects violations.
+#include "history.h"
+
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <regex>
 #include <string>
 
-#include "history.h"
 #include "test_cluster.h"
 
 namespace vr::itest {

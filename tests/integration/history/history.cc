@@ -100,8 +100,7 @@ Result<History> run(const Options& o) {
             if (n != static_cast<ssize_t>(sizeof v)) {
                 ::close(fd);
                 return Status(Code::OutOfRange,
-                              o.paths[0] + ": too short for " + std::to_string(o.pages) +
-                                  " pages");
+                              o.paths[0] + ": too short for " + std::to_string(o.pages) + " pages");
             }
             h.initial.push_back(v);
         }
@@ -144,9 +143,8 @@ Result<History> run(const Options& o) {
         }
         h.errors += w.errors;
     }
-    std::sort(h.ops.begin(), h.ops.end(), [](const Op& a, const Op& b) {
-        return a.invoke < b.invoke;
-    });
+    std::sort(
+        h.ops.begin(), h.ops.end(), [](const Op& a, const Op& b) { return a.invoke < b.invoke; });
     return h;
 }
 

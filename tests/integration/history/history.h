@@ -20,17 +20,17 @@ namespace vr::history {
 
 struct Op {
     enum class Kind : uint8_t { Read, Write };
-    int64_t invoke = 0;                // CLOCK_MONOTONIC ns
-    int64_t complete = 0;              // check::kPending: a write whose outcome is unknown
-    int worker = 0;                    // 1..
-    int node = 0;                      // 1.. (index into the paths)
+    int64_t invoke = 0;    // CLOCK_MONOTONIC ns
+    int64_t complete = 0;  // check::kPending: a write whose outcome is unknown
+    int worker = 0;        // 1..
+    int node = 0;          // 1.. (index into the paths)
     Kind kind = Kind::Read;
     int page = 0;
-    uint64_t value = 0;                // written or read
+    uint64_t value = 0;  // written or read
 };
 
 struct Options {
-    std::vector<std::string> paths;    // the same file as seen through node k's mount
+    std::vector<std::string> paths;  // the same file as seen through node k's mount
     int workers_per_path = 4;
     int pages = 8;
     double seconds = 10;
@@ -39,10 +39,10 @@ struct Options {
 };
 
 struct History {
-    std::vector<uint64_t> initial;     // per page: the value before the run
+    std::vector<uint64_t> initial;  // per page: the value before the run
     std::vector<Op> ops;
-    int errors = 0;                    // failed syscalls (their ops are in `ops` as pending
-                                       // writes, or left out if reads)
+    // Failed syscalls: failed writes are in `ops` as pending, failed reads are left out.
+    int errors = 0;
     std::string first_error;
 };
 
