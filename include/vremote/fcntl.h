@@ -76,13 +76,14 @@
 #error "vremote/fcntl.h: O_REMOTE was defined elsewhere with another value; it is octal 020"
 #endif
 #if O_ORIGIN != 010
-#error "vremote/fcntl.h: O_ORIGIN was defined elsewhere with another value (the seed README's decimal 10000000?); it is octal 010"
+#error \
+    "vremote/fcntl.h: O_ORIGIN was defined elsewhere with another value (the seed README's decimal 10000000?); it is octal 010"
 #endif
 
 /* Every open flag <fcntl.h> defines here, and the kernel's O_LARGEFILE, must avoid both bits. */
 #define VREMOTE_FCNTL_BITS_ (O_REMOTE | O_ORIGIN)
 #if (O_ACCMODE | O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_APPEND | O_NONBLOCK | O_DSYNC | \
-     O_SYNC | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) &                                          \
+     O_SYNC | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) &                                      \
     VREMOTE_FCNTL_BITS_
 #error "vremote/fcntl.h: O_REMOTE or O_ORIGIN collides with a POSIX open flag"
 #endif

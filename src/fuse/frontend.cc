@@ -64,6 +64,30 @@ mode_t type_bits(wire::MetaType t) {
 // from the loop when those complete.
 
 struct FuseFrontEnd::Ops {
+    // The directory a create/mkdir/unlink/... names, or nullptr after replying the error.
+    static Inode* parent_dir(FuseFrontEnd* s, fuse_req_t req, fuse_ino_t parent, const char* name) {
+        Inode* p = parent == FUSE_ROOT_ID ? nullptr : s->inode(parent);
+        if (p == nullptr) {
+            fuse_reply_err(req, parent == FUSE_ROOT_ID ? EPERM : ESTALE);
+            return nullptr;
+        }
+        if (std::strlen(name) > wire::kMetaNameMax) {
+            fuse_reply_err(req, ENAMETOOLONG);
+            return nullptr;
+        }
+        return p;
+    }
+
+    static fuse_entry_param make_entry(FuseFrontEnd* s, const Inode& in, const wire::MetaAttr& a) {
+        fuse_entry_param e{};
+        e.ino = in.nodeid;
+        e.generation = 1;
+        e.attr = s->to_stat(in.nodeid, a);
+        e.attr_timeout = s->opt_.attr_timeout_s;
+        e.entry_timeout = s->opt_.entry_timeout_s;
+        return e;
+    }
+
     static void entry_reply(FuseFrontEnd* s,
                             fuse_req_t req,
                             uint64_t parent,
@@ -74,12 +98,7 @@ struct FuseFrontEnd::Ops {
         bool dir = a.type == wire::MetaType::Directory;
         Inode& in = s->remember(FileId{home, a.ino}, volume, dir, parent, name);
         ++in.nlookup;
-        fuse_entry_param e{};
-        e.ino = in.nodeid;
-        e.generation = 1;
-        e.attr = s->to_stat(in.nodeid, a);
-        e.attr_timeout = s->opt_.attr_timeout_s;
-        e.entry_timeout = s->opt_.entry_timeout_s;
+        fuse_entry_param e = make_entry(s, in, a);
         fuse_reply_entry(req, &e);
     }
 
@@ -398,16 +417,11 @@ struct FuseFrontEnd::Ops {
     static void create(
         fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
         FuseFrontEnd* s = self_of(req);
-        Inode* p = parent == FUSE_ROOT_ID ? nullptr : s->inode(parent);
+        Inode* p = parent_dir(s, req, parent, name);
         if (p == nullptr) {
-            fuse_reply_err(req, parent == FUSE_ROOT_ID ? EPERM : ESTALE);
             return;
         }
         std::string nm(name);
-        if (nm.size() > wire::kMetaNameMax) {
-            fuse_reply_err(req, ENAMETOOLONG);
-            return;
-        }
         wire::MetaRequest m;
         m.op = wire::MetaOp::Create;
         m.ino = p->file.ino;
@@ -428,12 +442,7 @@ struct FuseFrontEnd::Ops {
                 }
                 Inode& in = s->remember(FileId{home, rep.attr->ino}, volume, false, parent, nm);
                 ++in.nlookup;
-                fuse_entry_param e{};
-                e.ino = in.nodeid;
-                e.generation = 1;
-                e.attr = s->to_stat(in.nodeid, *rep.attr);
-                e.attr_timeout = s->opt_.attr_timeout_s;
-                e.entry_timeout = s->opt_.entry_timeout_s;
+                fuse_entry_param e = make_entry(s, in, *rep.attr);
                 uint64_t h = s->next_handle_++;
                 s->handles_[h] = Handle{in.file, writable, false, {}};
                 fi_copy.fh = h;
@@ -445,16 +454,11 @@ struct FuseFrontEnd::Ops {
 
     static void mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
         FuseFrontEnd* s = self_of(req);
-        Inode* p = parent == FUSE_ROOT_ID ? nullptr : s->inode(parent);
+        Inode* p = parent_dir(s, req, parent, name);
         if (p == nullptr) {
-            fuse_reply_err(req, parent == FUSE_ROOT_ID ? EPERM : ESTALE);
             return;
         }
         std::string nm(name);
-        if (nm.size() > wire::kMetaNameMax) {
-            fuse_reply_err(req, ENAMETOOLONG);
-            return;
-        }
         wire::MetaRequest m;
         m.op = wire::MetaOp::Mkdir;
         m.ino = p->file.ino;
@@ -473,19 +477,14 @@ struct FuseFrontEnd::Ops {
 
     static void remove(fuse_req_t req, fuse_ino_t parent, const char* name, wire::MetaOp op) {
         FuseFrontEnd* s = self_of(req);
-        Inode* p = parent == FUSE_ROOT_ID ? nullptr : s->inode(parent);
+        Inode* p = parent_dir(s, req, parent, name);
         if (p == nullptr) {
-            fuse_reply_err(req, parent == FUSE_ROOT_ID ? EPERM : ESTALE);
             return;
         }
         wire::MetaRequest m;
         m.op = op;
         m.ino = p->file.ino;
         m.path = name;
-        if (m.path.size() > wire::kMetaNameMax) {
-            fuse_reply_err(req, ENAMETOOLONG);
-            return;
-        }
         s->node_.meta(p->file.home, m, [req](wire::MetaReply rep) {
             fuse_reply_err(req, rep.code == Code::Ok ? 0 : err_of(rep));
         });

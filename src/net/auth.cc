@@ -1,11 +1,10 @@
 #include "net/auth.h"
 
-#include <algorithm>
-#include <cstring>
-
 #include <fmt/format.h>
 #include <sodium.h>
 
+#include <algorithm>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 

@@ -15,8 +15,8 @@
 #include <deque>
 #include <set>
 #include <string>
-#include <vector>
 #include <string_view>
+#include <vector>
 
 #include "base/status.h"
 

@@ -1,6 +1,5 @@
 #include "net/transport.h"
 
-#include <algorithm>
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -9,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -326,9 +326,9 @@ void Transport::on_pending_frame(uint64_t id, Frame&& f) {
             return;
         }
         if (hello->cluster_hash != cluster_hash()) {
-            refuse(Code::PermissionDenied,
-                   fmt::format("node '{}' uses another cluster key or node list",
-                               hello->node_name));
+            refuse(
+                Code::PermissionDenied,
+                fmt::format("node '{}' uses another cluster key or node list", hello->node_name));
             return;
         }
         // Both ends must agree: a node that encrypts never talks to one that does not (and a

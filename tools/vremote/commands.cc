@@ -326,14 +326,14 @@ std::string format_status(const std::vector<wire::NodeStatus>& nodes) {
         std::string rtt = n.link == wire::LinkState::Up
                               ? fmt::format("{:.3f} ms", n.rtt_us / 1000.0)
                               : std::string("-");
-        out += fmt::format("{:<5} {:<16} {:<11} {:>10}  {}\n",
-                           n.node,
-                           n.name,
-                           link_name(n.link),
-                           rtt,
-                           // 0: this node has not yet been in touch with that home.
-                           n.home_incarnation == 0 ? std::string("-")
-                                                   : std::to_string(n.home_incarnation));
+        out += fmt::format(
+            "{:<5} {:<16} {:<11} {:>10}  {}\n",
+            n.node,
+            n.name,
+            link_name(n.link),
+            rtt,
+            // 0: this node has not yet been in touch with that home.
+            n.home_incarnation == 0 ? std::string("-") : std::to_string(n.home_incarnation));
     }
     return out;
 }
