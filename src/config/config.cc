@@ -749,6 +749,15 @@ void Parser::read_test(Section& s) {
     TestKnobs& k = config_.test;
     k.delay_us = s.integer<uint32_t>("delay_us", 0, 1'000'000).value_or(k.delay_us);
     k.loss_ppm = s.integer<uint32_t>("loss_ppm", 0, 1'000'000).value_or(k.loss_ppm);
+    k.loss_rto_us = s.integer<uint32_t>("loss_rto_us", 1'000, 10'000'000).value_or(k.loss_rto_us);
+    k.reset_ppm = s.integer<uint32_t>("reset_ppm", 0, 1'000'000).value_or(k.reset_ppm);
+    if (auto fault = s.string("fault", Need::Optional)) {
+        if (*fault == "" || *fault == "skip-kernel-invalidation") {
+            k.fault = *fault;
+        } else {
+            s.fail("fault", fmt::format("{} is not \"skip-kernel-invalidation\"", quote(*fault)));
+        }
+    }
     s.reject_unknown_keys();
 }
 

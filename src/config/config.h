@@ -105,7 +105,14 @@ struct Limits {
 // Test-only knobs; zero (off) in production.
 struct TestKnobs {
     uint32_t delay_us = 0;  // added to every message sent
-    uint32_t loss_ppm = 0;  // messages dropped per million sent
+    // Messages lost per million sent. As under TCP, a lost message is sent again after
+    // loss_rto_us, and everything after it on that link waits behind it (FIFO, nothing lost).
+    uint32_t loss_ppm = 0;
+    uint32_t loss_rto_us = 200'000;  // Linux's minimum TCP retransmission timeout
+    uint32_t reset_ppm = 0;          // messages per million whose connection breaks instead
+    // A planted bug, to show that the tests catch it: "" (none) or "skip-kernel-invalidation"
+    // (the node acknowledges invalidations without telling the kernel).
+    std::string fault;
 
     friend bool operator==(const TestKnobs&, const TestKnobs&) = default;
 };

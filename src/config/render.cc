@@ -84,6 +84,11 @@ void render_tuning(std::string& out, const NodeConfig& config) {
         out += "\n[test]\n";
         put_number(out, "delay_us", config.test.delay_us);
         put_number(out, "loss_ppm", config.test.loss_ppm);
+        put_number(out, "loss_rto_us", config.test.loss_rto_us);
+        put_number(out, "reset_ppm", config.test.reset_ppm);
+        if (!config.test.fault.empty()) {
+            put_string(out, "fault", config.test.fault);
+        }
     }
 }
 

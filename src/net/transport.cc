@@ -52,6 +52,7 @@ struct Transport::Link {
     // Counts the connections this link has had, so that a message delayed by the test hook
     // goes out on the connection it was sent on, or not at all.
     uint64_t generation = 0;
+    int64_t stall_until = 0;       // the loss hook: no message goes before this (monotonic us)
     ConnectionStats closed_stats;  // of connections that ended, for the totals
 };
 
@@ -613,48 +614,63 @@ Transport::Link* Transport::up_link(NodeId peer) {
     return it->second.get();
 }
 
-bool Transport::lose(Link& l) {
-    if (cfg_.loss_ppm != 0 && rng_() % 1'000'000 < cfg_.loss_ppm) {
-        // Test hook: a lost message under TCP shows up as a broken connection.
-        l.conn->close(Status(Code::IoError, "test hook: message dropped"));
+bool Transport::reset_hook(Link& l) {
+    if (cfg_.reset_ppm != 0 && rng_() % 1'000'000 < cfg_.reset_ppm) {
+        l.conn->close(Status(Code::IoError, "test hook: connection broken"));
         return true;
     }
     return false;
 }
 
-void Transport::after_delay(Link& l, std::function<void(Connection&)> send_on) {
+int64_t Transport::due_time(Link& l) {
+    if (cfg_.delay_us == 0 && cfg_.loss_ppm == 0) {
+        return 0;
+    }
+    int64_t due = runtime::monotonic_us() + cfg_.delay_us;
+    if (l.stall_until > due) {
+        due = l.stall_until;  // behind a "retransmission": FIFO
+    } else if (cfg_.loss_ppm != 0 && rng_() % 1'000'000 < cfg_.loss_ppm) {
+        due += cfg_.loss_rto_us;  // lost: TCP sends it again after its RTO
+    }
+    l.stall_until = due;
+    return due;
+}
+
+void Transport::after_delay(Link& l, int64_t due, std::function<void(Connection&)> send_on) {
     NodeId to = l.spec.id;
     uint64_t generation = l.generation;
     auto id = std::make_shared<uint64_t>(0);
-    *id = loop_.add_timer(runtime::monotonic_us() + cfg_.delay_us,
-                          [this, to, generation, id, send_on = std::move(send_on)] {
-                              delayed_.erase(*id);
-                              Link* x = up_link(to);
-                              if (x != nullptr && x->generation == generation) {
-                                  send_on(*x->conn);
-                              }
-                          });
+    // Timers due at the same time run in the order they were added, and due times never go
+    // back: FIFO is kept.
+    *id = loop_.add_timer(due, [this, to, generation, id, send_on = std::move(send_on)] {
+        delayed_.erase(*id);
+        Link* x = up_link(to);
+        if (x != nullptr && x->generation == generation) {
+            send_on(*x->conn);
+        }
+    });
     delayed_.insert(*id);
 }
 
 bool Transport::queue(Link& l, std::vector<std::byte> head, std::vector<coherence::PageBuf> pages) {
-    if (cfg_.delay_us == 0) {
+    int64_t due = due_time(l);
+    if (due == 0) {
         return l.conn->send(std::move(head), std::move(pages));
     }
-    // Timers due at the same time run in the order they were added: FIFO is kept.
-    after_delay(l, [head = std::move(head), pages = std::move(pages)](Connection& c) {
+    after_delay(l, due, [head = std::move(head), pages = std::move(pages)](Connection& c) {
         c.send(head, pages);
     });
     return true;
 }
 
 bool Transport::queue_file(Link& l, std::vector<std::byte> head, FileSegment segment) {
-    if (cfg_.delay_us == 0) {
+    int64_t due = due_time(l);
+    if (due == 0) {
         return l.conn->send_file(std::move(head), segment);
     }
     // Shared so that the timer's task stays copyable; closed with it if it never runs.
     auto file = std::make_shared<OwnedFd>(segment.fd);
-    after_delay(l, [head = std::move(head), segment, file](Connection& c) {
+    after_delay(l, due, [head = std::move(head), segment, file](Connection& c) {
         FileSegment s = segment;
         s.fd = file->release();
         c.send_file(head, s);
@@ -668,7 +684,7 @@ bool Transport::send(const Message& msg) {
         return loop_.post([this, copy] { handler_.on_message(copy); });
     }
     Link* l = up_link(msg.to);
-    if (l == nullptr || lose(*l)) {
+    if (l == nullptr || reset_hook(*l)) {
         return false;
     }
     std::vector<std::byte> head;
@@ -722,7 +738,7 @@ bool Transport::send_from_file(const Message& msg, FileSegment segment) {
         return loop_.post([this, copy] { handler_.on_message(copy); });
     }
     Link* l = up_link(msg.to);
-    if (l == nullptr || lose(*l)) {
+    if (l == nullptr || reset_hook(*l)) {
         return false;
     }
     segment.fd = file.release();
@@ -755,7 +771,7 @@ bool Transport::send_meta_request(NodeId peer, uint64_t id, const wire::MetaRequ
         return loop_.post([this, id, req] { handler_.on_meta_request(cfg_.self, id, req); });
     }
     Link* l = up_link(peer);
-    if (l == nullptr || lose(*l)) {
+    if (l == nullptr || reset_hook(*l)) {
         return false;
     }
     return queue(*l, std::move(frame), {});
@@ -775,7 +791,7 @@ bool Transport::send_meta_reply(NodeId peer, uint64_t id, const wire::MetaReply&
         return loop_.post([this, id, reply] { handler_.on_meta_reply(cfg_.self, id, reply); });
     }
     Link* l = up_link(peer);
-    if (l == nullptr || lose(*l)) {
+    if (l == nullptr || reset_hook(*l)) {
         return false;
     }
     return queue(*l, std::move(frame), {});

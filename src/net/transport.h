@@ -19,10 +19,12 @@
 //   peer has it before any coherence message of the link; metadata requests and replies share
 //   the link's FIFO order with the coherence messages.
 // * Page data may come straight from a file (send_from_file, sendfile): no user-space copy.
-// * Test hook: delay_us is added to every message sent and loss_ppm drops messages (the link is
-//   then reset, as a real loss under TCP would be seen), to emulate a LAN without netem. A
-//   delayed message whose connection ended before it was due is dropped, like the rest of
-//   what that connection carried (the owner is told with on_link_reset).
+// * Test hooks, to emulate a LAN without netem: delay_us is added to every message sent;
+//   loss_ppm loses messages the way TCP does, by stalling the link for loss_rto_us (the message
+//   is "retransmitted" and everything after it waits: FIFO, nothing lost); reset_ppm breaks the
+//   connection instead (the link is then reset). A delayed message whose connection ended
+//   before it was due is dropped, like the rest of what that connection carried (the owner is
+//   told with on_link_reset).
 #pragma once
 
 #include <netinet/in.h>
@@ -69,6 +71,8 @@ struct TransportConfig {
     bool encrypt = false;
     uint32_t delay_us = 0;
     uint32_t loss_ppm = 0;
+    uint32_t loss_rto_us = 200'000;
+    uint32_t reset_ppm = 0;
 };
 
 enum class LinkState : uint8_t { Down, Connecting, Handshake, Up };
@@ -140,11 +144,14 @@ class Transport {
     void link_lost(coherence::NodeId peer, const Status& why);
     // The link to `peer` if it is up; null otherwise.
     Link* up_link(coherence::NodeId peer);
-    // The loss test hook: true if this message is to be "lost" (the link is then reset).
-    bool lose(Link& link);
-    // Runs send_on with the link's connection after the test hook's delay, if it is still the
-    // same connection and up then.
-    void after_delay(Link& link, std::function<void(Connection&)> send_on);
+    // The reset test hook: true if this message's connection is to break (the link is reset).
+    bool reset_hook(Link& link);
+    // When the delay and loss hooks let the next message on `link` go (monotonic us, never
+    // earlier than the one before it); 0 with both hooks off: now, without a timer.
+    int64_t due_time(Link& link);
+    // Runs send_on with the link's connection at `due`, if it is still the same connection and
+    // up then.
+    void after_delay(Link& link, int64_t due, std::function<void(Connection&)> send_on);
     // Queue a frame on an up link, now or after the test hook's delay (in call order).
     bool queue(Link& link, std::vector<std::byte> head, std::vector<coherence::PageBuf> pages);
     bool queue_file(Link& link, std::vector<std::byte> head, FileSegment segment);

@@ -200,6 +200,21 @@ Status Node::start() {
     tc.encrypt = cfg_.cluster.encrypt;
     tc.delay_us = cfg_.test.delay_us;
     tc.loss_ppm = cfg_.test.loss_ppm;
+    tc.loss_rto_us = cfg_.test.loss_rto_us;
+    tc.reset_ppm = cfg_.test.reset_ppm;
+    if (cfg_.test.delay_us != 0 || cfg_.test.loss_ppm != 0 || cfg_.test.reset_ppm != 0) {
+        log::warn("test hooks on: delay {} us, loss {} ppm (stall {} us), reset {} ppm",
+                  cfg_.test.delay_us,
+                  cfg_.test.loss_ppm,
+                  cfg_.test.loss_rto_us,
+                  cfg_.test.reset_ppm);
+    }
+    skip_kernel_invalidation_ = cfg_.test.fault == "skip-kernel-invalidation";
+    if (skip_kernel_invalidation_) {
+        log::warn(
+            "PLANTED BUG (test.fault): invalidations are acknowledged without telling the "
+            "kernel; this node can serve stale data");
+    }
     net::Transport::Handler h;
     h.on_message = [this](const Message& m) { on_message(m); };
     h.on_link_reset = [this](NodeId peer) { on_link_reset(peer); };
@@ -310,9 +325,10 @@ void Node::execute(Effect& e) {
         case EffectKind::KernelInvalidate: {
             ++c.kernel_invalidations;
             uint64_t id = e.token;
-            if (kernel_ == nullptr) {
+            if (kernel_ == nullptr || skip_kernel_invalidation_) {
                 // No mount: the kernel holds nothing. Completed through the loop so that the
-                // engine sees it as the asynchronous event it is.
+                // engine sees it as the asynchronous event it is. (Or the planted bug of
+                // test.fault: the kernel keeps its copy.)
                 loop_.post([this, id] {
                     engine_.on_kernel_invalidated(id, now());
                     drain();

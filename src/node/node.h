@@ -192,6 +192,7 @@ class Node {
     std::vector<std::unique_ptr<store::Export>> exports_;
     std::unique_ptr<SyncWorker> sync_;
     KernelCache* kernel_ = nullptr;
+    bool skip_kernel_invalidation_ = false;  // test.fault: a planted bug
     std::function<void(std::vector<wire::Counter>&)> counter_source_;
 
     std::map<std::string, VolumeRef, std::less<>> volumes_;

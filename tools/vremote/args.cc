@@ -115,6 +115,15 @@ const std::vector<Spec>& specs() {
           {"base-port", "P", "node K listens on 127.0.0.1:P+K (default: free ports from 11041)"},
           {"cache-size", "BYTES", "each node's cache size, e.g. 64MiB (default 256MiB)"},
           {"delay-us", "N", "added to every message between nodes (test knob; default 0)"},
+          {"loss-ppm",
+           "N",
+           "messages lost per million; each stalls its link like a TCP retransmission (test "
+           "knob; default 0)"},
+          {"loss-rto-us", "N", "how long a lost message stalls its link (default 200000)"},
+          {"fault", "NAME", "plant a bug to show the tests catch it: skip-kernel-invalidation"},
+          {"on-unreachable",
+           "error|block",
+           "I/O to a down home fails or waits (default error)"},
           {"encrypt", "on|off", "seal every link with ChaCha20-Poly1305 (default off)"},
           {"no-mount", "", "do not mount the cluster at DIR/nK/mnt (no FUSE)"},
           {"netns",
@@ -212,7 +221,9 @@ std::string help_of(const Spec& s) {
     for (const Option& o : s.options) {
         std::string head =
             o.value.empty() ? std::string(o.name) : fmt::format("{} {}", o.name, o.value);
-        text += fmt::format("  --{:<19} {}\n", head, wrap(o.help, 24, 24));
+        // A head longer than its column pushes the first line of help to the right.
+        size_t first = 4 + std::max<size_t>(19, head.size()) + 1;
+        text += fmt::format("  --{:<19} {}\n", head, wrap(o.help, first, 24));
     }
     text += fmt::format("  --{:<19} {}\n", "help", "show this help");
     return text;
@@ -462,6 +473,23 @@ Result<Command> parse_args(std::span<const std::string_view> args) {
     }
     cmd.cache_size = size_of("cache-size");
     cmd.delay_us = number_of("delay-us", 0, 1'000'000).value_or(0);
+    cmd.loss_ppm = number_of("loss-ppm", 0, 1'000'000).value_or(0);
+    cmd.loss_rto_us = number_of("loss-rto-us", 1'000, 10'000'000).value_or(200'000);
+    cmd.fault = text_of("fault");
+    if (!cmd.fault.empty() && cmd.fault != "skip-kernel-invalidation" && bad.is_ok()) {
+        bad = usage_error(
+            spec,
+            fmt::format(
+                "{}: --fault is skip-kernel-invalidation, not \"{}\"", spec->name, cmd.fault));
+    }
+    cmd.on_unreachable = text_of("on-unreachable");
+    if (!cmd.on_unreachable.empty() && cmd.on_unreachable != "error" &&
+        cmd.on_unreachable != "block" && bad.is_ok()) {
+        bad = usage_error(spec,
+                          fmt::format("{}: --on-unreachable is error or block, not \"{}\"",
+                                      spec->name,
+                                      cmd.on_unreachable));
+    }
     if (values.contains("encrypt")) {
         std::string e = text_of("encrypt");
         if (e != "on" && e != "off" && bad.is_ok()) {

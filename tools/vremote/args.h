@@ -48,6 +48,10 @@ struct Command {
     std::optional<uint16_t> base_port;   // without it: free ports from kDefaultBasePort + 1
     std::optional<uint64_t> cache_size;  // bytes; the config's default without it
     uint32_t delay_us = 0;
+    uint32_t loss_ppm = 0;
+    uint32_t loss_rto_us = 200'000;
+    std::string fault;           // test.fault of every node
+    std::string on_unreachable;  // "", "error" or "block"
     bool encrypt = false;
     std::string vremoted;                         // --vremoted: the daemon binary to start
     uint32_t wait_seconds = kDefaultWaitSeconds;  // up: for links and mounts, down: for exits

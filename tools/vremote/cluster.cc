@@ -441,6 +441,12 @@ config::NodeConfig cluster_node_config(const std::string& dir,
         c.cache.size_bytes = *cmd.cache_size;
     }
     c.test.delay_us = cmd.delay_us;
+    c.test.loss_ppm = cmd.loss_ppm;
+    c.test.loss_rto_us = cmd.loss_rto_us;
+    c.test.fault = cmd.fault;
+    if (cmd.on_unreachable == "block") {
+        c.timeouts.on_unreachable = config::OnUnreachable::Block;
+    }
     c.cluster.encrypt = cmd.encrypt;
     return c;
 }

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
@@ -25,6 +26,12 @@ int64_t now_ns() {
 
 std::string errno_text(const std::string& what) {
     return what + ": " + std::strerror(errno);
+}
+
+// After a failed call (a home cut off, say): a millisecond's pause, so that a worker failing
+// fast does not fill the history with millions of failed ops.
+void back_off() {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
 
 struct Worker {
@@ -64,6 +71,7 @@ void work(Worker* w, const Options& o, uint64_t seed, int64_t deadline) {
                 if (++w->errors == 1) {
                     w->first_error = n < 0 ? errno_text("pwrite") : "short pwrite";
                 }
+                back_off();
             }
             w->ops.push_back(op);
         } else {
@@ -74,6 +82,7 @@ void work(Worker* w, const Options& o, uint64_t seed, int64_t deadline) {
                 if (++w->errors == 1) {
                     w->first_error = n < 0 ? errno_text("pread") : "short pread";
                 }
+                back_off();
                 continue;
             }
             std::memcpy(&op.value, buf, sizeof buf);
@@ -209,6 +218,75 @@ std::string format(const History& h) {
         s += '\n';
     }
     return s;
+}
+
+Result<History> parse(const std::string& text) {
+    History h;
+    size_t start = 0;
+    int line_no = 0;
+    while (start < text.size()) {
+        size_t end = text.find('\n', start);
+        if (end == std::string::npos) {
+            end = text.size();
+        }
+        std::string line = text.substr(start, end - start);
+        start = end + 1;
+        ++line_no;
+        if (line.empty()) {
+            continue;
+        }
+        auto bad = [&] {
+            return Status(Code::InvalidArgument,
+                          "line " + std::to_string(line_no) + ": cannot parse \"" + line + "\"");
+        };
+        size_t page = 0;
+        uint64_t value = 0;
+        if (std::sscanf(line.c_str(), "initial page %zu value %" SCNx64, &page, &value) == 2) {
+            if (page != h.initial.size()) {
+                return bad();
+            }
+            h.initial.push_back(value);
+            continue;
+        }
+        Op op;
+        char done[32] = {};
+        char kind = 0;
+        int consumed = 0;
+        if (std::sscanf(line.c_str(),
+                        "%" SCNd64 " %31s worker %d node n%d %c page %d value %" SCNx64 "%n",
+                        &op.invoke,
+                        done,
+                        &op.worker,
+                        &op.node,
+                        &kind,
+                        &op.page,
+                        &op.value,
+                        &consumed) != 7 ||
+            static_cast<size_t>(consumed) != line.size() || (kind != 'R' && kind != 'W')) {
+            return bad();
+        }
+        op.kind = kind == 'W' ? Op::Kind::Write : Op::Kind::Read;
+        if (std::string(done) == "-") {
+            if (op.kind == Op::Kind::Read) {
+                return bad();  // only writes can be pending
+            }
+            op.complete = check::kPending;
+        } else {
+            char* rest = nullptr;
+            op.complete = std::strtoll(done, &rest, 10);
+            if (*rest != '\0' || op.complete < op.invoke) {
+                return bad();
+            }
+        }
+        if (op.page < 0 || static_cast<size_t>(op.page) >= h.initial.size()) {
+            return bad();
+        }
+        h.ops.push_back(op);
+    }
+    if (h.initial.empty()) {
+        return Status(Code::InvalidArgument, "no \"initial page\" lines");
+    }
+    return h;
 }
 
 }  // namespace vr::history

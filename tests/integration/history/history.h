@@ -61,7 +61,9 @@ std::vector<PageReport> check(const History& history, int pages);
 
 // One line per op: "invoke complete worker node R|W page value(hex)" (complete "-" if pending).
 std::string format_op(const Op& op);
-// The history as text: "initial PAGE VALUE" lines, then one format_op line per op.
+// The history as text: "initial page P value V" lines, then one format_op line per op.
 std::string format(const History& history);
+// The inverse of format (for `vr_history --check FILE`); the line that does not parse on error.
+Result<History> parse(const std::string& text);
 
 }  // namespace vr::history
