@@ -632,7 +632,7 @@ void Engine::forget_node(NodeId n, Time now) {
 }
 
 void Engine::end_recovery(Time now) {
-    trace(fmt::format("home n{} recovery over", cfg_.self));
+    notice(fmt::format("home n{} recovery over", cfg_.self));
     recovering_ = false;
     std::vector<uint64_t> inos;
     for (auto& [ino, hf] : hfiles_) {
@@ -648,7 +648,7 @@ void Engine::home_tick(Time now) {
         Peer& p = peers_[n];
         if (p.session != 0 && n != cfg_.self &&
             now - p.last_heard > cfg_.lease_us + cfg_.grace_us) {
-            trace(fmt::format("home n{} declares n{} dead", cfg_.self, n));
+            notice(fmt::format("home n{} declares n{} dead", cfg_.self, n));
             forget_node(n, now);
         }
     }

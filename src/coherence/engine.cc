@@ -108,6 +108,13 @@ void Engine::trace(const std::string& line) {
     }
 }
 
+void Engine::notice(const std::string& line) {
+    if (notice_) {
+        notice_(line);
+    }
+    trace(line);
+}
+
 void Engine::on_message(const Message& msg, Time now) {
     if (msg.to != cfg_.self || msg.from >= kMaxNodes || (cfg_.members & bit(msg.from)) == 0) {
         trace(fmt::format("n{} drop misaddressed {}", cfg_.self, to_string(msg)));
@@ -132,7 +139,7 @@ void Engine::on_link_reset(NodeId peer, Time now) {
     // Node side: messages to or from that home may be lost, so the session cannot be trusted;
     // rejoin (the JoinAck tells whether the home restarted and our M data can be reclaimed).
     if (links_[peer].state != LinkState::None) {
-        trace(fmt::format("n{} link to n{} reset: rejoin", cfg_.self, peer));
+        notice(fmt::format("n{} link to n{} reset: rejoin", cfg_.self, peer));
         drop_home(peer, now);
     }
     // Home side: nothing to do now. The node rejoins (and Join forgets its old session), or it
@@ -458,7 +465,7 @@ void Engine::suspend_home(NodeId home, Time now) {
     (void)now;
     // The lease ran out: stop serving this home's pages and drop the kernel's copies, so that
     // nothing stale is read after the home may declare us dead. M data is kept.
-    trace(fmt::format("n{} lease from n{} expired: suspend", cfg_.self, home));
+    notice(fmt::format("n{} lease from n{} expired: suspend", cfg_.self, home));
     for (auto& [f, cf] : files_) {
         if (f.home == home) {
             (void)new_token(f, kWholeFile);
@@ -550,7 +557,7 @@ void Engine::on_join_ack(const Message& m, Time now) {
         // writes are gone. Say so at the next fsync.
         for (auto& [f, rp] : reclaim) {
             cfile(f).data_lost = true;
-            trace(fmt::format(
+            notice(fmt::format(
                 "n{} {} {}: cached writes lost", cfg_.self, to_string(f), to_string(rp.first)));
         }
     }
@@ -579,7 +586,7 @@ void Engine::on_stale_or_hello(const Message& m, Time now) {
             return;
         }
         if (l.state == LinkState::Active && m.incarnation > l.incarnation) {
-            trace(fmt::format(
+            notice(fmt::format(
                 "n{} home n{} restarted (incarnation {})", cfg_.self, m.from, m.incarnation));
             drop_home(m.from, now);
         }
@@ -589,7 +596,7 @@ void Engine::on_stale_or_hello(const Message& m, Time now) {
     if (l.state != LinkState::Active || m.session != l.session) {
         return;  // about an older session
     }
-    trace(fmt::format("n{} session with n{} is stale: rejoin", cfg_.self, m.from));
+    notice(fmt::format("n{} session with n{} is stale: rejoin", cfg_.self, m.from));
     drop_home(m.from, now);
 }
 
@@ -1042,7 +1049,7 @@ void Engine::node_on_message(const Message& m, Time now) {
                 l.lease_until = m.time + cfg_.lease_us;
                 if (l.suspended && now < l.lease_until) {
                     l.suspended = false;
-                    trace(fmt::format("n{} lease from n{} renewed: resume", cfg_.self, m.from));
+                    notice(fmt::format("n{} lease from n{} renewed: resume", cfg_.self, m.from));
                     pump_home(m.from, now);
                 }
             }

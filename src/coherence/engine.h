@@ -109,6 +109,9 @@ class Engine {
     const std::vector<uint64_t>& node_row_hits() const { return node_row_hits_; }
     const std::vector<uint64_t>& dir_row_hits() const { return dir_row_hits_; }
     void set_trace(std::function<void(const std::string&)> fn) { trace_ = std::move(fn); }
+    // Rare events an operator wants in the log (a lease ran out or came back, a node declared
+    // dead, a home restarted, cached writes lost, recovery over). Also passed to the trace.
+    void set_notice(std::function<void(const std::string&)> fn) { notice_ = std::move(fn); }
 
   private:
     // ---------------- node side (cache controller) ----------------
@@ -275,10 +278,12 @@ class Engine {
 
     void emit_send(Message msg);
     void trace(const std::string& line);
+    void notice(const std::string& line);
 
     EngineConfig cfg_;
     std::vector<Effect> out_;
     std::function<void(const std::string&)> trace_;
+    std::function<void(const std::string&)> notice_;
     std::vector<uint64_t> node_row_hits_;
     std::vector<uint64_t> dir_row_hits_;
     uint64_t next_token_ = 1;

@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <fuse_lowlevel.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -709,6 +711,17 @@ Status FuseFrontEnd::mount() {
     se_ = fuse_session_new(&args, &ops, sizeof ops, this);
     if (se_ == nullptr) {
         return Status(Code::IoError, "fuse_session_new failed");
+    }
+    // A daemon that was killed leaves its mount behind, dead ("Transport endpoint is not
+    // connected"): detach it, so that a restart mounts again instead of failing.
+    struct stat st {};
+    if (::stat(opt_.mountpoint.c_str(), &st) != 0 && errno == ENOTCONN) {
+        if (::umount2(opt_.mountpoint.c_str(), MNT_DETACH) == 0) {
+            log::warn("detached the dead mount a previous daemon left at {}", opt_.mountpoint);
+        } else {
+            log::warn(
+                "cannot detach the dead mount at {}: {}", opt_.mountpoint, std::strerror(errno));
+        }
     }
     if (fuse_session_mount(se_, opt_.mountpoint.c_str()) != 0) {
         fuse_session_destroy(se_);

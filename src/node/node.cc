@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 
 #include "base/log.h"
@@ -97,7 +98,28 @@ Node::Node(const config::NodeConfig& config,
       names_(std::move(names)),
       page_size_(ec.page_size),
       engine_(ec),
-      counters_(std::make_unique<Counters>()) {}
+      counters_(std::make_unique<Counters>()) {
+    // The engine names nodes by id ("n0"); the log uses the configured names.
+    engine_.set_notice([this](const std::string& line) {
+        std::string out;
+        for (size_t i = 0; i < line.size();) {
+            size_t j = i + 1;
+            while (j < line.size() && std::isdigit(static_cast<unsigned char>(line[j])) != 0) {
+                ++j;
+            }
+            bool word_start = i == 0 || line[i - 1] == ' ';
+            if (line[i] == 'n' && j > i + 1 && word_start &&
+                (j == line.size() || !std::isalnum(static_cast<unsigned char>(line[j])))) {
+                size_t id = std::stoul(line.substr(i + 1, j - i - 1));
+                out += id < names_.size() ? names_[id] : line.substr(i, j - i);
+                i = j;
+            } else {
+                out += line[i++];
+            }
+        }
+        log::info("coherence: {}", out);
+    });
+}
 
 Node::~Node() {
     if (tick_timer_ != 0) {

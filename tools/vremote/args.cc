@@ -120,10 +120,11 @@ const std::vector<Spec>& specs() {
            "messages lost per million; each stalls its link like a TCP retransmission (test "
            "knob; default 0)"},
           {"loss-rto-us", "N", "how long a lost message stalls its link (default 200000)"},
+          {"lease-ms",
+           "N",
+           "lease length; also the failure timeout, with grace N/2 (default 2000)"},
           {"fault", "NAME", "plant a bug to show the tests catch it: skip-kernel-invalidation"},
-          {"on-unreachable",
-           "error|block",
-           "I/O to a down home fails or waits (default error)"},
+          {"on-unreachable", "error|block", "I/O to a down home fails or waits (default error)"},
           {"encrypt", "on|off", "seal every link with ChaCha20-Poly1305 (default off)"},
           {"no-mount", "", "do not mount the cluster at DIR/nK/mnt (no FUSE)"},
           {"netns",
@@ -475,6 +476,7 @@ Result<Command> parse_args(std::span<const std::string_view> args) {
     cmd.delay_us = number_of("delay-us", 0, 1'000'000).value_or(0);
     cmd.loss_ppm = number_of("loss-ppm", 0, 1'000'000).value_or(0);
     cmd.loss_rto_us = number_of("loss-rto-us", 1'000, 10'000'000).value_or(200'000);
+    cmd.lease_ms = number_of("lease-ms", 400, 600'000).value_or(0);
     cmd.fault = text_of("fault");
     if (!cmd.fault.empty() && cmd.fault != "skip-kernel-invalidation" && bad.is_ok()) {
         bad = usage_error(

@@ -50,6 +50,7 @@ struct Command {
     uint32_t delay_us = 0;
     uint32_t loss_ppm = 0;
     uint32_t loss_rto_us = 200'000;
+    uint32_t lease_ms = 0;       // 0: the config's defaults
     std::string fault;           // test.fault of every node
     std::string on_unreachable;  // "", "error" or "block"
     bool encrypt = false;

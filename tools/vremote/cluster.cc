@@ -444,6 +444,11 @@ config::NodeConfig cluster_node_config(const std::string& dir,
     c.test.loss_ppm = cmd.loss_ppm;
     c.test.loss_rto_us = cmd.loss_rto_us;
     c.test.fault = cmd.fault;
+    if (cmd.lease_ms != 0) {
+        c.timeouts.lease_ms = cmd.lease_ms;
+        c.timeouts.grace_ms = cmd.lease_ms / 2;
+        c.timeouts.failure_ms = cmd.lease_ms;
+    }
     if (cmd.on_unreachable == "block") {
         c.timeouts.on_unreachable = config::OnUnreachable::Block;
     }
