@@ -9,10 +9,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <ctime>
 #include <limits>
 #include <utility>
 
 #include "base/assert.h"
+#include "base/log.h"
 #include "store/path.h"
 
 namespace vr::store {
@@ -219,8 +221,70 @@ Result<UniqueFd> Export::reopen(const FileEntry& entry, int flags) {
     return fd;
 }
 
+FileEntry* Export::rediscover(uint64_t ino) {
+    constexpr int64_t kRediscoverIntervalNs = 1'000'000'000;
+    constexpr size_t kWalkEntriesMax = 1'000'000;
+    constexpr size_t kWalkDepthMax = 64;
+    timespec now{};
+    ::clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t now_ns = int64_t{now.tv_sec} * 1'000'000'000 + now.tv_nsec;
+    if (!walked_.count(ino) &&
+        (!walked_at_ns_ || now_ns - *walked_at_ns_ >= kRediscoverIntervalNs)) {
+        walked_at_ns_ = now_ns;
+        walked_.clear();
+        // Breadth first from the root; directories are opened beneath it, never following a
+        // symlink, so the walk stays inside the export whatever its contents.
+        std::vector<std::pair<std::string, size_t>> dirs{{"", 0}};
+        size_t seen = 0;
+        for (size_t i = 0; i < dirs.size() && seen < kWalkEntriesMax; ++i) {
+            auto [dir_path, depth] = dirs[i];
+            Result<UniqueFd> d = open_beneath(root_.get(), dir_path, O_RDONLY | O_DIRECTORY, 0);
+            if (!d.is_ok()) {
+                continue;
+            }
+            DIR* dir = ::fdopendir(d->release());
+            if (dir == nullptr) {
+                continue;
+            }
+            while (dirent* e = ::readdir(dir)) {
+                std::string_view name = e->d_name;
+                if (name == "." || name == ".." || ++seen > kWalkEntriesMax) {
+                    continue;
+                }
+                std::string path = join(dir_path, name);
+                walked_.emplace(e->d_ino, path);
+                if (e->d_type == DT_DIR && depth + 1 < kWalkDepthMax) {
+                    dirs.emplace_back(path, depth + 1);
+                }
+            }
+            ::closedir(dir);
+        }
+        log::info("export '{}': walked {} entries to find inodes a restart forgot",
+                  options_.volume,
+                  seen);
+    }
+    auto it = walked_.find(ino);
+    if (it == walked_.end()) {
+        return nullptr;
+    }
+    Result<UniqueFd> fd = open_beneath(root_.get(), it->second, O_PATH | O_NOFOLLOW, 0);
+    if (!fd.is_ok()) {
+        return nullptr;
+    }
+    Result<Stat> st = stat_fd(fd->get());
+    if (!st.is_ok() || st->ino != ino || !remember(*st, it->second).is_ok()) {
+        return nullptr;
+    }
+    log::info(
+        "export '{}': ino {} found again at '{}'", options_.volume, ino, printable(it->second));
+    return files_.find(ino);
+}
+
 Result<FileEntry*> Export::known(uint64_t ino) {
     FileEntry* entry = files_.find(ino);
+    if (entry == nullptr) {
+        entry = rediscover(ino);
+    }
     if (entry == nullptr) {
         return Status(
             Code::NotFound,

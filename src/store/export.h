@@ -34,6 +34,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -184,6 +185,11 @@ class Export {
     // Opens the ino at its last known path and checks that it is still the same file.
     Result<UniqueFd> reopen(const FileEntry& entry, int flags);
     Result<FileEntry*> known(uint64_t ino);
+    // An ino this process has not looked up (the daemon restarted, or forgot it, while peers
+    // still hold its pages): found again by walking the export, at most once per
+    // kRediscoverIntervalNs (the walk is bounded; a hostile peer naming random inos costs one
+    // walk a second at most). Null if it is not there.
+    FileEntry* rediscover(uint64_t ino);
     Result<FileEntry*> data_file(uint64_t ino, Need need);
     Result<UniqueFd> open_dir_of(const std::string& canonical_parent);
     Status check_range(coherence::PageIndex first, uint64_t count) const;
@@ -193,6 +199,8 @@ class Export {
     uint64_t root_dev_ = 0;
     uint64_t root_ino_ = 0;
     FileTable files_;
+    std::map<uint64_t, std::string> walked_;  // ino -> path, from the last rediscovery walk
+    std::optional<int64_t> walked_at_ns_;  // CLOCK_MONOTONIC of that walk
     coherence::PageBuf zero_page_;  // shared by every page read past EOF
 };
 

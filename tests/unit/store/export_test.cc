@@ -475,3 +475,35 @@ TEST_F(ExportTest, KnownFilesAreBounded) {
 
 }  // namespace
 }  // namespace vr::store
+
+namespace vr::store {
+namespace {
+
+// A restarted daemon has looked nothing up, yet peers write back pages of inos they learnt
+// before: the export finds them again by walking its tree (failure.md, home restart).
+TEST_F(ExportTest, AnInoFromBeforeARestartIsFoundAgain) {
+    uint64_t ino = 0;
+    {
+        auto before = open_export();
+        ASSERT_TRUE(before);
+        VR_ASSERT_OK(before->mkdir("d", 0755));
+        VR_ASSERT_OK(before->mkdir("d/e", 0755));
+        Result<Attr> a = before->create("d/e/f", 0644, CreateMode::Exclusive);
+        ASSERT_TRUE(a.is_ok()) << a.status().to_string();
+        ino = a->ino;
+        VR_ASSERT_OK(before->truncate(ino, kPage));
+    }
+    auto after = open_export();
+    ASSERT_TRUE(after);
+    VR_ASSERT_OK(after->write_pages(ino, 0, {page_of(kPage, 'r')}));
+    EXPECT_EQ(after->path_of(ino).value(), "d/e/f");
+    Result<Attr> got = after->getattr(ino);
+    ASSERT_TRUE(got.is_ok()) << got.status().to_string();
+    EXPECT_EQ(got->size, kPage);
+    // An ino that is nowhere in the export is still unknown (and costs no second walk now).
+    VR_EXPECT_ERROR(after->getattr(ino + 1'000'000), Code::NotFound, "not known");
+    VR_EXPECT_ERROR(after->getattr(ino + 1'000'001), Code::NotFound, "not known");
+}
+
+}  // namespace
+}  // namespace vr::store
