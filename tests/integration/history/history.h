@@ -36,6 +36,9 @@ struct Options {
     double seconds = 10;
     uint64_t seed = 1;
     int page_size = 4096;
+    // Each write is pwrite + fdatasync, one op: it completes only once durable at the origin;
+    // if either call fails the op is pending (it may or may not have taken effect).
+    bool sync_writes = false;
 };
 
 struct History {
@@ -54,10 +57,19 @@ struct PageReport {
     int reads = 0;
     int writes = 0;
     std::optional<check::Violation> violation;
+    int dropped_reads = 0;  // with cut_off_ok: reads of a failed write on its own node
+};
+
+struct CheckOptions {
+    // A node cut off from the home loses the writes it could not make durable (failure.md):
+    // its own readers may have seen them meanwhile. With this, a failed (pending) write whose
+    // every read is on the writer's node is taken as lost, and those reads are left out. A
+    // read of it on any other node is still checked.
+    bool cut_off_ok = false;
 };
 
 // Checks every page of `history` as a register (initial value: history.initial[page]).
-std::vector<PageReport> check(const History& history, int pages);
+std::vector<PageReport> check(const History& history, int pages, CheckOptions options = {});
 
 // One line per op: "invoke complete worker node R|W page value(hex)" (complete "-" if pending).
 std::string format_op(const Op& op);

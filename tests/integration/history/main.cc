@@ -1,5 +1,5 @@
 // vr_history --files PATH1,PATH2,... [--workers-per-path 4] [--pages 8] [--seconds N] [--seed S]
-//            [--out history.log] [--allow-errors]
+//            [--out history.log] [--allow-errors] [--sync-writes] [--cut-off-ok]
 // vr_history --check history.log
 // Workers on every path (the same shared file seen through each node's mount) read and write the
 // first 8 bytes of random pages for N seconds; then each page's history is checked for
@@ -8,7 +8,9 @@
 // 2: bad usage or a file that cannot be used. `--seed` replays every worker's random choices.
 // `--allow-errors`: failed calls (a cut-off node's EIO) are counted but are not a failure; a
 // failed write stays in the history as pending. `--check FILE` checks a history written by
-// `--out` (or by hand) without running anything.
+// `--out` (or by hand) without running anything. `--sync-writes`: each write is pwrite +
+// fdatasync. `--cut-off-ok`: a failed write may be lost, and reads of it on its own node are
+// left out (history.h, CheckOptions); with --check too.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -25,7 +27,8 @@ int usage(const char* why) {
     std::fprintf(stderr,
                  "vr_history: %s\nusage: vr_history --files P1,P2,... [--workers-per-path N] "
                  "[--pages N] [--seconds N] [--seed S] [--out FILE] [--allow-errors]\n"
-                 "       vr_history --check FILE\n",
+                 "       [--sync-writes] [--cut-off-ok]\n"
+                 "       vr_history --check FILE [--cut-off-ok]\n",
                  why);
     return 2;
 }
@@ -34,9 +37,10 @@ int usage(const char* why) {
 int report(const vr::history::History& h,
            const vr::history::Options& o,
            bool allow_errors,
+           vr::history::CheckOptions check_options,
            const std::string& replay) {
     bool ok = true;
-    for (const auto& r : vr::history::check(h, o.pages)) {
+    for (const auto& r : vr::history::check(h, o.pages, check_options)) {
         if (r.violation) {
             std::printf("page %d: %d reads %d writes: VIOLATION\n%s\n",
                         r.page,
@@ -46,7 +50,11 @@ int report(const vr::history::History& h,
             ok = false;
             break;
         }
-        std::printf("page %d: %d reads %d writes: OK\n", r.page, r.reads, r.writes);
+        std::printf("page %d: %d reads %d writes: OK", r.page, r.reads, r.writes);
+        if (r.dropped_reads > 0) {
+            std::printf(" (%d reads of lost writes on their own node left out)", r.dropped_reads);
+        }
+        std::printf("\n");
     }
     if (h.errors > 0) {
         std::printf("%d I/O errors%s; first: %s\n",
@@ -69,10 +77,19 @@ int main(int argc, char** argv) {
     std::string out;
     std::string check_file;
     bool allow_errors = false;
+    vr::history::CheckOptions check_options;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         if (a == "--allow-errors") {
             allow_errors = true;
+            continue;
+        }
+        if (a == "--sync-writes") {
+            o.sync_writes = true;
+            continue;
+        }
+        if (a == "--cut-off-ok") {
+            check_options.cut_off_ok = true;
             continue;
         }
         if (i + 1 >= argc) {
@@ -129,7 +146,7 @@ int main(int argc, char** argv) {
             return 2;
         }
         o.pages = static_cast<int>(h->initial.size());
-        return report(*h, o, false, "--check " + check_file);
+        return report(*h, o, false, check_options, "--check " + check_file);
     }
     if (o.paths.empty()) {
         return usage("--files is required");
@@ -152,5 +169,5 @@ int main(int argc, char** argv) {
     if (!out.empty()) {
         replay += ", or vr_history --check " + out;
     }
-    return report(*h, o, allow_errors, replay);
+    return report(*h, o, allow_errors, check_options, replay);
 }
