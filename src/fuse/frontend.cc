@@ -37,7 +37,26 @@ int err_of(Code c) {
 }
 
 int err_of(const wire::MetaReply& r) {
-    return err_of(r.code);
+    int e = err_of(r.code);
+    if (e == EIO) {
+        // An operator wants to know why a program got EIO; at most one line per second.
+        static int64_t last_ns = 0;
+        static uint64_t quiet = 0;
+        timespec ts{};
+        ::clock_gettime(CLOCK_MONOTONIC, &ts);
+        int64_t now = int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+        if (now - last_ns >= 1'000'000'000) {
+            log::warn("EIO to a program: {}: {}{}",
+                      code_name(r.code),
+                      r.message,
+                      quiet > 0 ? fmt::format(" ({} more since the last such line)", quiet) : "");
+            last_ns = now;
+            quiet = 0;
+        } else {
+            ++quiet;
+        }
+    }
+    return e;
 }
 
 FuseFrontEnd* self_of(fuse_req_t req) {

@@ -462,10 +462,19 @@ Status Export::unlink(std::string_view path) {
     VR_TRY(split);
     Result<UniqueFd> dir = open_dir_of(split->parent);
     VR_TRY(dir);
+    struct stat before {};
+    bool known_before =
+        ::fstatat(dir->get(), split->name.c_str(), &before, AT_SYMLINK_NOFOLLOW) == 0;
     if (::unlinkat(dir->get(), split->name.c_str(), 0) != 0) {
         return errno_status(errno, "unlink", c);
     }
     files_.unlinked(c);
+    // Its last name is gone: close the fd the store held for it, so that deleted files do not
+    // keep disk space and fds until the fd cache evicts them. (Pages of it that nodes still
+    // cache stay readable there; a fetch of any other page is Stale.)
+    if (known_before && before.st_nlink == 1 && S_ISREG(before.st_mode)) {
+        files_.forget(before.st_ino);
+    }
     return Status::ok();
 }
 
