@@ -1,18 +1,20 @@
 // The home's directory of one file: for each tracked page, its owner or its sharer set.
 //
-// Dense and compact: pages are grouped in chunks of 64 consecutive pages, and a chunk stores one
-// 64-bit word per page plus two 64-bit masks for the whole chunk. A page's word is its sharer set
-// (one bit per node, up to kMaxNodes = 64) or, when the page's `owned` bit is set, its owner's id:
-// an owner and sharers never coexist (asserted), so one word holds either. The `live` mask says
-// which pages have an entry; an entry may be live and empty (U) while a transaction covers it,
-// exactly like an entry of the std::map this replaces. A fully used chunk costs 528 bytes, plus
-// its map node: about 9 bytes per tracked page. Transaction state (acks awaited, queued
-// requests) is not here: it lives in the engine's transactions, keyed by id, one per range.
+// Pages are grouped in chunks of 64 consecutive pages, one std::map node per chunk that has an
+// entry. An entry is one 64-bit word: the page's sharer set (one bit per node, up to kMaxNodes =
+// 64) or, when the page's bit in the chunk's `owned` mask is set, its owner's id. An owner and
+// sharers never coexist (asserted), so one word holds either. The `live` mask says which pages
+// have an entry; an entry may be live and empty (U) while a transaction covers it, exactly like
+// an entry of the std::map<page, entry> this replaces. Only live pages take a word, packed in
+// page order; a chunk with one live page keeps it inline.
 //
-// No I/O; chunks are freed as soon as their last entry is erased.
+// Cost (glibc malloc sizes): 80 bytes per chunk plus 8 bytes per live page, rounded up to the
+// array's capacity: about 9.3 bytes per page when chunks are full, 80 bytes for an isolated page.
+// Transaction state (acks awaited, queued requests) is not here: it lives in the engine's
+// transactions, one per range, keyed by transaction id.
 #pragma once
 
-#include <array>
+#include <algorithm>
 #include <bit>
 #include <map>
 
@@ -49,7 +51,7 @@ class DirTable {
     // The entry of p; an empty entry when p has none.
     DirEntry get(PageIndex p) const {
         const Chunk* c = chunk(p);
-        return c == nullptr ? DirEntry{} : c->get(slot(p));
+        return c == nullptr || (c->live & slot_bit(p)) == 0 ? DirEntry{} : c->get(slot(p));
     }
     // Creates or replaces p's entry (an empty one included, as std::map::operator[] would).
     void put(PageIndex p, const DirEntry& e) {
@@ -59,9 +61,8 @@ class DirTable {
                   e.owner,
                   e.sharers);
         Chunk& c = chunks_[p / kChunkPages];
-        uint64_t b = slot_bit(p);
-        if ((c.live & b) == 0) {
-            c.live |= b;
+        if ((c.live & slot_bit(p)) == 0) {
+            array_bytes_ += c.insert(slot(p));
             ++pages_;
         }
         c.set(slot(p), e);
@@ -111,20 +112,43 @@ class DirTable {
     uint64_t pages() const { return pages_; }
     uint64_t chunks() const { return chunks_.size(); }
     // Heap bytes held, as glibc's malloc sizes the map's nodes (see directory_stats()).
-    uint64_t bytes() const { return chunks_.size() * kChunkNodeBytes; }
+    uint64_t bytes() const {
+        return chunks_.size() * kChunkNodeBytes + static_cast<uint64_t>(array_bytes_);
+    }
 
   private:
+    // The entries of 64 consecutive pages. Only live slots take a word, packed in slot order (a
+    // slot's word is at the rank of its bit in `live`): one word inline, more in an array sized
+    // to the count (grown by half, shrunk at half), so that a chunk of isolated pages stays
+    // small and a full chunk costs 64 words.
     struct Chunk {
-        std::array<uint64_t, kChunkPages> word{};  // sharer mask, or owner id when owned
         uint64_t live = 0;
-        uint64_t owned = 0;
+        uint64_t owned = 0;  // the slot's word is an owner id, not a sharer set
+        union {
+            uint64_t one;  // cap == 0: the only live slot's word
+            uint64_t* many;
+        } w{0};
+        uint32_t cap = 0;  // length of w.many; 0: inline
 
-        DirEntry get(unsigned s) const {
+        Chunk() = default;
+        Chunk(const Chunk&) = delete;
+        Chunk& operator=(const Chunk&) = delete;
+        ~Chunk() {
+            if (cap != 0) {
+                delete[] w.many;
+            }
+        }
+        unsigned rank(unsigned s) const {
+            return static_cast<unsigned>(std::popcount(live & ((uint64_t{1} << s) - 1)));
+        }
+        uint64_t& word(unsigned s) { return cap == 0 ? w.one : w.many[rank(s)]; }
+        uint64_t word(unsigned s) const { return cap == 0 ? w.one : w.many[rank(s)]; }
+        DirEntry get(unsigned s) const {  // s must be live
             DirEntry e;
             if ((owned >> s) & 1) {
-                e.owner = static_cast<NodeId>(word[s]);
+                e.owner = static_cast<NodeId>(word(s));
             } else {
-                e.sharers = word[s];
+                e.sharers = word(s);
             }
             return e;
         }
@@ -132,11 +156,72 @@ class DirTable {
             uint64_t b = uint64_t{1} << s;
             if (e.owner != kNoNode) {
                 owned |= b;
-                word[s] = e.owner;
+                word(s) = e.owner;
             } else {
                 owned &= ~b;
-                word[s] = e.sharers;
+                word(s) = e.sharers;
             }
+        }
+        // Makes slot s live with an empty word; returns the change in array bytes.
+        int64_t insert(unsigned s) {
+            uint64_t b = uint64_t{1} << s;
+            unsigned n = static_cast<unsigned>(std::popcount(live));
+            int64_t delta = 0;
+            if (n == 0) {
+                w.one = 0;
+            } else if (cap == 0 || n + 1 > cap) {
+                uint32_t grown = std::max<uint32_t>(n + 1, cap + cap / 2);
+                delta = reshape(std::min<uint32_t>((grown + 1) & ~1u, kChunkPages), n);
+            }
+            if (cap != 0) {
+                unsigned r = rank(s);
+                std::copy_backward(w.many + r, w.many + n, w.many + n + 1);
+                w.many[r] = 0;
+            }
+            live |= b;
+            return delta;
+        }
+        // Erases live slot s; returns the change in array bytes.
+        int64_t erase(unsigned s) {
+            uint64_t b = uint64_t{1} << s;
+            unsigned n = static_cast<unsigned>(std::popcount(live));
+            if (cap != 0) {
+                unsigned r = rank(s);
+                std::copy(w.many + r + 1, w.many + n, w.many + r);
+            }
+            live &= ~b;
+            owned &= ~b;
+            --n;
+            if (cap != 0 && (n <= 1 || n <= cap / 2)) {
+                return reshape(n <= 1 ? 0 : (n + 1) & ~1u, n);
+            }
+            return 0;
+        }
+        // Moves the first n words to an array of new_cap words (0: inline, n <= 1).
+        int64_t reshape(uint32_t new_cap, unsigned n) {
+            int64_t delta = 0;
+            uint64_t first = cap == 0 ? w.one : (n != 0 ? w.many[0] : 0);
+            uint64_t* fresh = nullptr;
+            if (new_cap != 0) {
+                fresh = new uint64_t[new_cap]();
+                delta += static_cast<int64_t>(heap_bytes(new_cap * sizeof(uint64_t)));
+                if (cap == 0) {
+                    fresh[0] = first;
+                } else {
+                    std::copy(w.many, w.many + n, fresh);
+                }
+            }
+            if (cap != 0) {
+                delete[] w.many;
+                delta -= static_cast<int64_t>(heap_bytes(cap * sizeof(uint64_t)));
+            }
+            cap = new_cap;
+            if (new_cap != 0) {
+                w.many = fresh;
+            } else {
+                w.one = first;
+            }
+            return delta;
         }
     };
     using Map = std::map<uint64_t, Chunk>;
@@ -158,10 +243,7 @@ class DirTable {
     }
     // Erases slot s of the chunk at it; true when that freed the chunk.
     bool erase_in(Map::iterator it, unsigned s) {
-        uint64_t b = uint64_t{1} << s;
-        it->second.live &= ~b;
-        it->second.owned &= ~b;
-        it->second.word[s] = 0;
+        array_bytes_ += it->second.erase(s);
         --pages_;
         if (it->second.live == 0) {
             chunks_.erase(it);
@@ -172,6 +254,7 @@ class DirTable {
 
     Map chunks_;
     uint64_t pages_ = 0;
+    int64_t array_bytes_ = 0;  // heap bytes of the chunks' word arrays
 };
 
 }  // namespace vr::coherence

@@ -102,7 +102,8 @@ Engine::DirectoryStats Engine::directory_stats() const {
         st.transient_bytes += map_node_bytes(sizeof(std::pair<const uint64_t, Txn>)) +
                               t.pending.size() * map_node_bytes(sizeof(std::pair<NodeId, int>));
     }
-    st.transient_bytes += syncs_.size() * map_node_bytes(sizeof(std::pair<const uint64_t, PendingSync>));
+    st.transient_bytes +=
+        syncs_.size() * map_node_bytes(sizeof(std::pair<const uint64_t, PendingSync>));
     return st;
 }
 
@@ -512,9 +513,8 @@ void Engine::finish_txn(uint64_t id, Time now) {
         }
     }
     // Erase entries emptied by invalidations or by a dead requester.
-    hf.dir.erase_if(t.range, [](PageIndex, const DirEntry& e) {
-        return e.owner == kNoNode && e.sharers == 0;
-    });
+    hf.dir.erase_if(
+        t.range, [](PageIndex, const DirEntry& e) { return e.owner == kNoNode && e.sharers == 0; });
     try_admit(t.ino, now);
 }
 
