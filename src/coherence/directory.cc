@@ -1,8 +1,10 @@
 // Engine, home side: the directory of the files this node exports. Per file: page entries
-// (owner, sharers), active transactions and a FIFO wait queue. See docs/design/protocol.md §3.
+// (owner, sharers) in a compact DirTable, active transactions and a FIFO wait queue. See
+// docs/design/protocol.md §3.
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <bit>
 
 #include "coherence/engine.h"
 
@@ -15,7 +17,8 @@ DState Engine::dstate(const DirEntry& e) {
     return e.sharers != 0 ? DState::Sh : DState::U;
 }
 
-void Engine::dir_set(uint64_t ino, PageIndex p, DirEntry& e, DirEvent ev, DirEntry next) {
+void Engine::dir_step(
+    uint64_t ino, PageIndex p, const DirEntry& e, DirEvent ev, const DirEntry& next) {
     VR_ASSERT(next.owner == kNoNode || next.sharers == 0,
               "home n{} ino {} p{}: owner n{} and sharers {:#x} at once",
               cfg_.self,
@@ -46,7 +49,6 @@ void Engine::dir_set(uint64_t ino, PageIndex p, DirEntry& e, DirEvent ev, DirEnt
                           next.owner == kNoNode ? -1 : next.owner,
                           next.sharers));
     }
-    e = next;
 }
 
 Engine::DirView Engine::dir_entry(uint64_t ino, PageIndex page) const {
@@ -55,11 +57,9 @@ Engine::DirView Engine::dir_entry(uint64_t ino, PageIndex page) const {
     if (fit == hfiles_.end()) {
         return v;
     }
-    auto eit = fit->second.dir.find(page);
-    if (eit != fit->second.dir.end()) {
-        v.owner = eit->second.owner;
-        v.sharers = eit->second.sharers;
-    }
+    DirEntry e = fit->second.dir.get(page);
+    v.owner = e.owner;
+    v.sharers = e.sharers;
     for (uint64_t id : fit->second.active) {
         if (txns_.at(id).range.contains(page)) {
             v.busy = true;
@@ -72,11 +72,39 @@ std::vector<std::pair<PageIndex, Engine::DirView>> Engine::dir_pages(uint64_t in
     std::vector<std::pair<PageIndex, DirView>> out;
     auto fit = hfiles_.find(ino);
     if (fit != hfiles_.end()) {
-        for (const auto& [p, e] : fit->second.dir) {
+        fit->second.dir.for_each(kWholeFile, [&](PageIndex p, const DirEntry&) {
             out.emplace_back(p, dir_entry(ino, p));
-        }
+        });
     }
     return out;
+}
+
+Engine::DirectoryStats Engine::directory_stats() const {
+    DirectoryStats st;
+    // libstdc++'s std::deque allocates a map of 8 block pointers and one block of at least 512
+    // bytes as soon as it is constructed; more blocks only while requests wait.
+    constexpr uint64_t kBlock = sizeof(Waiting) < 512 ? 512 / sizeof(Waiting) : 1;
+    constexpr uint64_t kBlockBytes = heap_bytes(kBlock * sizeof(Waiting));
+    for (const auto& [ino, hf] : hfiles_) {
+        ++st.files;
+        st.tracked_pages += hf.dir.pages();
+        st.chunks += hf.dir.chunks();
+        st.table_bytes += hf.dir.bytes();
+        st.bytes += map_node_bytes(sizeof(std::pair<const uint64_t, HomeFile>)) +
+                    heap_bytes(8 * sizeof(void*)) + kBlockBytes;
+        st.transient_bytes += hf.waiting.size() / kBlock * kBlockBytes;
+        if (hf.active.capacity() != 0) {
+            st.transient_bytes += heap_bytes(hf.active.capacity() * sizeof(uint64_t));
+        }
+    }
+    st.bytes += st.table_bytes;
+    for (const auto& [id, t] : txns_) {
+        st.transient_bytes += map_node_bytes(sizeof(std::pair<const uint64_t, Txn>)) +
+                              t.pending.size() * map_node_bytes(sizeof(std::pair<NodeId, int>));
+    }
+    st.transient_bytes +=
+        syncs_.size() * map_node_bytes(sizeof(std::pair<const uint64_t, PendingSync>));
+    return st;
 }
 
 bool Engine::session_ok(const Message& m) const {
@@ -284,24 +312,19 @@ void Engine::start_txn(uint64_t ino, const Waiting& w, Time now) {
         }
     };
     bool anomaly = false;
-    for (auto it = hf.dir.lower_bound(w.range.first);
-         it != hf.dir.end() && it->first < w.range.end();
-         ++it) {
-        const DirEntry& e = it->second;
+    hf.dir.for_each(w.range, [&](PageIndex p, const DirEntry& e) {
         if (e.owner == w.from && w.kind != TxnKind::Flush) {
             anomaly = true;  // the requester asks for a page it owns
         }
         if (e.owner != kNoNode && (w.kind == TxnKind::Flush || e.owner != w.from)) {
-            add_run(recall_runs[e.owner], it->first);
+            add_run(recall_runs[e.owner], p);
         }
         if (w.kind == TxnKind::GetM) {
-            for (NodeId n = 0; n < kMaxNodes; ++n) {
-                if ((e.sharers & bit(n)) != 0 && n != w.from) {
-                    add_run(inv_runs[n], it->first);
-                }
+            for (NodeMask s = e.sharers & ~bit(w.from); s != 0; s &= s - 1) {
+                add_run(inv_runs[static_cast<NodeId>(std::countr_zero(s))], p);
             }
         }
-    }
+    });
     if (anomaly) {
         trace(fmt::format(
             "home n{} n{} requested a page it owns: protocol error", cfg_.self, w.from));
@@ -319,10 +342,11 @@ void Engine::start_txn(uint64_t ino, const Waiting& w, Time now) {
     for (auto& [n, runs] : inv_runs) {
         for (const Range& r : runs) {
             for (PageIndex p = r.first; p < r.end(); ++p) {
-                DirEntry& e = hf.dir[p];
+                DirEntry e = hf.dir.get(p);
                 DirEntry next = e;
                 next.sharers &= ~bit(n);
-                dir_set(ino, p, e, DirEvent::InvSent, next);
+                dir_step(ino, p, e, DirEvent::InvSent, next);
+                hf.dir.put(p, next);
             }
             if (cfg_.mutation == Mutation::SkipOneInvalidation && !skipped && id % 3 == 0) {
                 skipped = true;  // planted bug: this sharer keeps its copy
@@ -392,15 +416,13 @@ void Engine::on_ack(const Message& m, Time now) {
             }
         };
         for (PageIndex p = m.range.first; p < m.range.end(); ++p) {
-            auto eit = hf.dir.find(p);
+            DirEntry e = hf.dir.get(p);  // empty when the page has no entry
             const PageBuf& data = m.pages[p - m.range.first];
             DirEvent ev = to_shared ? DirEvent::RecallAckS : DirEvent::RecallAckI;
-            if (eit == hf.dir.end() || eit->second.owner != m.from || !data) {
+            if (e.owner != m.from || !data) {
                 // The owner already wrote it back (its PutM crossed the recall): ignore the data.
-                DirEntry none;
-                DirEntry& e = eit == hf.dir.end() ? none : eit->second;
                 if (e.owner != m.from) {
-                    dir_set(t.ino, p, e, ev, e);
+                    dir_step(t.ino, p, e, ev, e);
                 }
                 flush();
                 continue;
@@ -411,9 +433,11 @@ void Engine::on_ack(const Message& m, Time now) {
             run.push_back(data);
             DirEntry next;
             next.sharers = to_shared ? bit(m.from) : 0;
-            dir_set(t.ino, p, eit->second, ev, next);
+            dir_step(t.ino, p, e, ev, next);
             if (next.sharers == 0) {
-                hf.dir.erase(eit);
+                hf.dir.erase(p);
+            } else {
+                hf.dir.put(p, next);
             }
         }
         flush();
@@ -441,14 +465,13 @@ void Engine::finish_txn(uint64_t id, Time now) {
             bool exclusive = t.kind == TxnKind::GetM;
             bool shared_all = true;
             for (PageIndex p = t.range.first; p < t.range.end(); ++p) {
-                auto eit = hf.dir.find(p);
-                if (eit == hf.dir.end() || (eit->second.sharers & bit(t.requester)) == 0) {
+                if ((hf.dir.get(p).sharers & bit(t.requester)) == 0) {
                     shared_all = false;
                 }
             }
             if (alive) {
                 for (PageIndex p = t.range.first; p < t.range.end(); ++p) {
-                    DirEntry& e = hf.dir[p];
+                    DirEntry e = hf.dir.get(p);
                     VR_ASSERT(e.owner == kNoNode,
                               "home n{} grant of p{} while n{} owns it",
                               cfg_.self,
@@ -462,7 +485,8 @@ void Engine::finish_txn(uint64_t id, Time now) {
                     } else {
                         next.sharers = e.sharers | bit(t.requester);
                     }
-                    dir_set(t.ino, p, e, exclusive ? DirEvent::GrantM : DirEvent::GrantS, next);
+                    dir_step(t.ino, p, e, exclusive ? DirEvent::GrantM : DirEvent::GrantS, next);
+                    hf.dir.put(p, next);
                 }
                 Message m;
                 m.type = exclusive ? MsgType::DataM : MsgType::DataS;
@@ -489,11 +513,8 @@ void Engine::finish_txn(uint64_t id, Time now) {
         }
     }
     // Erase entries emptied by invalidations or by a dead requester.
-    for (auto it = hf.dir.lower_bound(t.range.first);
-         it != hf.dir.end() && it->first < t.range.end();) {
-        it = (it->second.owner == kNoNode && it->second.sharers == 0) ? hf.dir.erase(it)
-                                                                      : std::next(it);
-    }
+    hf.dir.erase_if(
+        t.range, [](PageIndex, const DirEntry& e) { return e.owner == kNoNode && e.sharers == 0; });
     try_admit(t.ino, now);
 }
 
@@ -522,19 +543,21 @@ void Engine::on_put_s(const Message& m) {
     if (m.range.count > cfg_.range_pages_max) {
         return;
     }
-    auto& dir = hfiles_[m.file.ino].dir;
+    DirTable& dir = hfiles_[m.file.ino].dir;
     for (PageIndex p = m.range.first; p < m.range.end(); ++p) {
-        auto eit = dir.find(p);
-        if (eit == dir.end()) {
+        if (!dir.contains(p)) {
             DirEntry none;  // an Inv crossed it: already gone
-            dir_set(m.file.ino, p, none, DirEvent::PutS, none);
+            dir_step(m.file.ino, p, none, DirEvent::PutS, none);
             continue;
         }
-        DirEntry next = eit->second;
+        DirEntry e = dir.get(p);
+        DirEntry next = e;
         next.sharers &= ~bit(m.from);
-        dir_set(m.file.ino, p, eit->second, DirEvent::PutS, next);
+        dir_step(m.file.ino, p, e, DirEvent::PutS, next);
         if (next.owner == kNoNode && next.sharers == 0) {
-            dir.erase(eit);
+            dir.erase(p);
+        } else {
+            dir.put(p, next);
         }
     }
 }
@@ -555,13 +578,11 @@ void Engine::on_put_m(const Message& m) {
         run.clear();
     };
     for (PageIndex p = m.range.first; p < m.range.end(); ++p) {
-        auto eit = hf.dir.find(p);
+        DirEntry e = hf.dir.get(p);  // empty when the page has no entry
         const PageBuf& data = m.pages[p - m.range.first];
-        if (eit == hf.dir.end() || eit->second.owner != m.from || !data) {
+        if (e.owner != m.from || !data) {
             // Not the owner any more (recalled, or forgotten): discard the data.
-            DirEntry none;
-            DirEntry& e = eit == hf.dir.end() ? none : eit->second;
-            dir_set(m.file.ino, p, e, DirEvent::PutM, e);
+            dir_step(m.file.ino, p, e, DirEvent::PutM, e);
             flush();
             continue;
         }
@@ -569,8 +590,8 @@ void Engine::on_put_m(const Message& m) {
             run_first = p;
         }
         run.push_back(data);
-        dir_set(m.file.ino, p, eit->second, DirEvent::PutM, DirEntry{});
-        hf.dir.erase(eit);
+        dir_step(m.file.ino, p, e, DirEvent::PutM, DirEntry{});
+        hf.dir.erase(p);
     }
     flush();
     Message a;
@@ -591,22 +612,29 @@ void Engine::on_reclaim(const Message& m) {
 void Engine::forget_node(NodeId n, Time now) {
     trace(fmt::format("home n{} forgets n{}", cfg_.self, n));
     for (auto& [ino, hf] : hfiles_) {
-        for (auto it = hf.dir.begin(); it != hf.dir.end();) {
-            DirEntry next = it->second;
+        // Entries that lose n, in page order; then stored, or erased when empty and idle.
+        std::vector<std::pair<PageIndex, DirEntry>> changed;
+        hf.dir.for_each(kWholeFile, [&](PageIndex p, const DirEntry& e) {
+            DirEntry next = e;
             next.sharers &= ~bit(n);
             if (next.owner == n) {
                 next.owner = kNoNode;
             }
-            if (next.owner != it->second.owner || next.sharers != it->second.sharers) {
-                dir_set(ino, it->first, it->second, DirEvent::Forget, next);
+            if (next.owner != e.owner || next.sharers != e.sharers) {
+                dir_step(ino, p, e, DirEvent::Forget, next);
+                changed.emplace_back(p, next);
             }
+        });
+        for (const auto& [p, next] : changed) {
+            hf.dir.put(p, next);
+        }
+        hf.dir.erase_if(kWholeFile, [&](PageIndex p, const DirEntry& e) {
             bool busy = false;
             for (uint64_t id : hf.active) {
-                busy = busy || txns_.at(id).range.contains(it->first);
+                busy = busy || txns_.at(id).range.contains(p);
             }
-            it = (next.owner == kNoNode && next.sharers == 0 && !busy) ? hf.dir.erase(it)
-                                                                       : std::next(it);
-        }
+            return e.owner == kNoNode && e.sharers == 0 && !busy;
+        });
         std::erase_if(hf.waiting, [&](const Waiting& w) { return w.from == n; });
     }
     std::vector<uint64_t> done;

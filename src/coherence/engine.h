@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "coherence/dir_table.h"
 #include "coherence/message.h"
 #include "coherence/table.h"
 
@@ -102,6 +103,18 @@ class Engine {
     std::vector<std::pair<PageIndex, DirView>> dir_pages(uint64_t ino) const;
     // Pages of a file cached on this node, with their states (node side).
     std::vector<std::pair<PageIndex, PState>> cached_pages(FileId file) const;
+    // Memory of the home-side directory, counted from container sizes as glibc's malloc sizes
+    // them. `bytes` covers the page tables and the per-file records; transactions and wait
+    // queues (transient, bounded by home_queue_max per file) are counted apart.
+    struct DirectoryStats {
+        uint64_t files = 0;
+        uint64_t tracked_pages = 0;
+        uint64_t chunks = 0;
+        uint64_t table_bytes = 0;      // the files' DirTables
+        uint64_t bytes = 0;            // table_bytes + per-file records
+        uint64_t transient_bytes = 0;  // active transactions, wait queues, pending syncs
+    };
+    DirectoryStats directory_stats() const;
     bool quiescent() const;
     bool recovering() const { return recovering_; }
     uint64_t cached_page_count() const { return page_count_; }
@@ -217,10 +230,6 @@ class Engine {
     void node_tick(Time now);
 
     // ---------------- home side (directory) ----------------
-    struct DirEntry {
-        NodeMask sharers = 0;
-        NodeId owner = kNoNode;
-    };
     enum class TxnKind : uint8_t { GetS, GetM, Flush };
     struct Waiting {
         TxnKind kind = TxnKind::GetS;
@@ -241,7 +250,7 @@ class Engine {
         bool requester_shared_all = true;  // GetM: requester shared every page (no data needed)
     };
     struct HomeFile {
-        std::map<PageIndex, DirEntry> dir;
+        DirTable dir;
         std::vector<uint64_t> active;  // transaction ids
         std::deque<Waiting> waiting;
     };
@@ -272,7 +281,8 @@ class Engine {
     void forget_node(NodeId n, Time now);
     void home_tick(Time now);
     void end_recovery(Time now);
-    void dir_set(uint64_t ino, PageIndex p, DirEntry& e, DirEvent ev, DirEntry next);
+    // Checks the transition e --ev--> next against the table and traces it; the caller stores it.
+    void dir_step(uint64_t ino, PageIndex p, const DirEntry& e, DirEvent ev, const DirEntry& next);
     static DState dstate(const DirEntry& e);
     void store_write(uint64_t ino, Range r, std::vector<PageBuf> pages);
 
