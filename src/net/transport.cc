@@ -52,7 +52,8 @@ struct Transport::Link {
     // Counts the connections this link has had, so that a message delayed by the test hook
     // goes out on the connection it was sent on, or not at all.
     uint64_t generation = 0;
-    int64_t stall_until = 0;       // the loss hook: no message goes before this (monotonic us)
+    int64_t stall_until = 0;  // the loss hook: no message goes before this (monotonic us)
+    uint64_t test_losses = 0;
     ConnectionStats closed_stats;  // of connections that ended, for the totals
 };
 
@@ -631,6 +632,7 @@ int64_t Transport::due_time(Link& l) {
         due = l.stall_until;  // behind a "retransmission": FIFO
     } else if (cfg_.loss_ppm != 0 && rng_() % 1'000'000 < cfg_.loss_ppm) {
         due += cfg_.loss_rto_us;  // lost: TCP sends it again after its RTO
+        ++l.test_losses;
     }
     l.stall_until = due;
     return due;
@@ -838,6 +840,7 @@ LinkInfo Transport::info(NodeId peer) const {
     i.file_bytes_copied =
         l.closed_stats.file_bytes_copied + (l.conn ? l.conn->stats().file_bytes_copied : 0);
     i.encrypted = l.conn && l.conn->encrypted();
+    i.test_losses = l.test_losses;
     return i;
 }
 

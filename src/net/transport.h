@@ -88,7 +88,8 @@ struct LinkInfo {
     uint64_t file_bytes_out = 0;  // from files with sendfile (send_from_file)
     // From files, read into user space for the cipher (send_from_file on an encrypted link).
     uint64_t file_bytes_copied = 0;
-    bool encrypted = false;  // the current connection seals its frames
+    bool encrypted = false;    // the current connection seals its frames
+    uint64_t test_losses = 0;  // messages the loss test hook "lost" (stalls of the link)
 };
 
 class Transport {

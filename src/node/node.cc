@@ -1424,7 +1424,7 @@ std::vector<wire::Counter> Node::counters() const {
 #undef VR_X
     out.push_back(wire::Counter{"cached_pages", engine_.cached_page_count()});
     out.push_back(wire::Counter{"cache_pages_max", cfg_.cache.size_bytes / page_size_});
-    uint64_t frames_in = 0, frames_out = 0, resets = 0;
+    uint64_t frames_in = 0, frames_out = 0, resets = 0, losses = 0;
     for (NodeId n = 0; n < names_.size(); ++n) {
         if (n == self_) {
             continue;
@@ -1433,6 +1433,7 @@ std::vector<wire::Counter> Node::counters() const {
         frames_in += li.frames_in;
         frames_out += li.frames_out;
         resets += li.resets;
+        losses += li.test_losses;
     }
     if (counter_source_) {
         counter_source_(out);
@@ -1440,6 +1441,9 @@ std::vector<wire::Counter> Node::counters() const {
     out.push_back(wire::Counter{"frames_in", frames_in});
     out.push_back(wire::Counter{"frames_out", frames_out});
     out.push_back(wire::Counter{"link_resets", resets});
+    if (cfg_.test.loss_ppm != 0) {
+        out.push_back(wire::Counter{"test_losses", losses});
+    }
     return out;
 }
 

@@ -467,6 +467,13 @@ TEST(Faults, SlowAndLossyLinksStayLinearizableWithoutErrors) {
     EXPECT_EQ(h.out.find("I/O errors"), std::string::npos) << h.out;
     long ops = ops_of(h.out);
     EXPECT_GT(ops, 1000) << h.out;
+    // The hook did lose messages: each node counts the stalls it caused.
+    for (int k = 1; k <= 3; ++k) {
+        std::string stats = c.cli(k, {"stats"}).out;
+        std::smatch m;
+        ASSERT_TRUE(std::regex_search(stats, m, std::regex(R"(test_losses (\d+))"))) << stats;
+        EXPECT_GT(std::stol(m[1].str()), 0) << "n" << k << " lost no message:\n" << stats;
+    }
     std::printf("%s\nslow and lossy: %ld ops in 20 s\n", h.out.c_str(), ops);
 }
 
