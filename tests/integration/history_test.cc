@@ -1,4 +1,4 @@
-// Linearizability on a real cluster: vr_history runs 4 workers per node on one shared file
+// Linearizability on a real cluster (`cluster up --netns`): vr_history runs 4 workers per node on one shared file
 // through each of 3 nodes' FUSE mounts (writes direct, reads through the kernel page cache), for
 // 60 s, without and with a 100 us transport delay, and checks every page's history as a register.
 // A hand-made stale-read history shows that the tool's checker rejects violations.
@@ -63,11 +63,13 @@ void run_history(ClusterOptions options, const std::string& file, uint64_t seed)
 }
 
 TEST(History, ThreeNodesThroughTheMountsAreLinearizable) {
-    run_history(ClusterOptions{.mount = true}, "history", 1);
+    run_history(ClusterOptions{.netns = true, .mount = true}, "history", 1);
 }
 
 TEST(History, ThreeNodesWithTransportDelayAreLinearizable) {
-    run_history(ClusterOptions{.extra = {"--delay-us", "100"}, .mount = true}, "history-delay", 2);
+    run_history(ClusterOptions{.extra = {"--delay-us", "100"}, .netns = true, .mount = true},
+                "history-delay",
+                2);
 }
 
 history::Op op(int worker, int node, history::Op::Kind kind, uint64_t value, int64_t a, int64_t b) {
