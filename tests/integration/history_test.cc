@@ -1,5 +1,6 @@
-// Linearizability on a real cluster (`cluster up --netns`): vr_history runs 4 workers per node on one shared file
-// through each of 3 nodes' FUSE mounts (writes direct, reads through the kernel page cache), for
+// Linearizability on a real cluster (`cluster up --netns`): vr_history runs 4 workers per node
+// on one shared file through each of 3 nodes' FUSE mounts (writes direct, reads through the
+// kernel page cache), for
 // 60 s, without and with a 100 us transport delay, and checks every page's history as a register.
 // A hand-made stale-read history shows that the tool's checker rejects violations.
 #include "history.h"
