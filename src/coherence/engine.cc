@@ -232,14 +232,18 @@ void Engine::set_state(FileId f, PageIndex p, Page& page, NodeEvent ev, PState n
                           name(page.state),
                           name(next)));
     }
+    evicting_count_ -= evicting(page.state) ? 1 : 0;
+    evicting_count_ += evicting(next) ? 1 : 0;
     page.state = next;
 }
 
 void Engine::erase_page(FileId f, PageIndex p) {
     auto fit = files_.find(f);
     VR_ASSERT(fit != files_.end(), "erase of an unknown file");
-    size_t n = fit->second.pages.erase(p);
-    VR_ASSERT(n == 1, "erase of an unknown page");
+    auto pit = fit->second.pages.find(p);
+    VR_ASSERT(pit != fit->second.pages.end(), "erase of an unknown page");
+    evicting_count_ -= evicting(pit->second.state) ? 1 : 0;
+    fit->second.pages.erase(pit);
     --page_count_;
 }
 
@@ -263,21 +267,46 @@ uint64_t Engine::new_token(FileId f, Range r) {
         return 0;
     }
     uint64_t id = next_token_++;
+    auto& index = token_pages_[f];
+    for (PageIndex p : t.pages) {
+        index.emplace(p, id);
+    }
     issue_invalidations(id, t);
     tokens_.emplace(id, std::move(t));
     return id;
 }
 
-std::set<uint64_t> Engine::invalidate_kernel(FileId f, Range r) {
-    std::set<uint64_t> out;
-    for (const auto& [id, t] : tokens_) {
-        if (t.file == f) {
-            auto it = t.pages.lower_bound(r.first);
-            if (it != t.pages.end() && *it < r.end()) {
-                out.insert(id);
+void Engine::unindex_token_page(FileId f, PageIndex p, uint64_t id) {
+    auto fit = token_pages_.find(f);
+    VR_ASSERT(fit != token_pages_.end(), "token page index lost a file");
+    auto [first, last] = fit->second.equal_range(p);
+    for (auto it = first; it != last; ++it) {
+        if (it->second == id) {
+            fit->second.erase(it);
+            if (fit->second.empty()) {
+                token_pages_.erase(fit);
             }
+            return;
         }
     }
+    VR_ASSERT(false, "token page index lost a page");
+}
+
+std::set<uint64_t> Engine::tokens_within(FileId f, Range r) const {
+    std::set<uint64_t> out;
+    auto fit = token_pages_.find(f);
+    if (fit != token_pages_.end()) {
+        for (auto it = fit->second.lower_bound(r.first);
+             it != fit->second.end() && it->first < r.end();
+             ++it) {
+            out.insert(it->second);
+        }
+    }
+    return out;
+}
+
+std::set<uint64_t> Engine::invalidate_kernel(FileId f, Range r) {
+    std::set<uint64_t> out = tokens_within(f, r);
     uint64_t fresh = new_token(f, r);
     if (fresh != 0) {
         out.insert(fresh);
@@ -328,7 +357,20 @@ void Engine::hold(Effect effect, std::set<uint64_t> tokens, const Held* eviction
     if (h.tokens.empty() || early) {
         h.tokens.clear();
     }
-    held_.emplace_back(next_held_++, std::move(h));
+    uint64_t id = next_held_++;
+    if (h.tokens.empty()) {
+        held_ready_.insert(id);
+    } else if (h.effect.kind == EffectKind::Send) {
+        h.covers = true;
+        const Range& r = h.effect.msg.range;
+        for (PageIndex p = r.first; p < r.end(); ++p) {
+            ++held_cover_[{h.effect.msg.file, p}];
+        }
+    }
+    for (uint64_t token : h.tokens) {
+        held_by_token_[token].insert(id);
+    }
+    held_.emplace(id, std::move(h));
     release_ready_held();
 }
 
@@ -341,12 +383,15 @@ void Engine::hold_send(Message msg, std::set<uint64_t> tokens) {
 }
 
 void Engine::release_ready_held() {
-    for (auto it = held_.begin(); it != held_.end();) {
-        Held& h = it->second;
-        if (!h.tokens.empty()) {
-            ++it;
-            continue;
+    // In creation order among those ready (ids grow with creation).
+    while (!held_ready_.empty()) {
+        auto it = held_.find(*held_ready_.begin());
+        held_ready_.erase(held_ready_.begin());
+        if (it == held_.end()) {
+            continue;  // dropped with its session
         }
+        Held& h = it->second;
+        VR_ASSERT(h.tokens.empty(), "a held effect released while it waits");
         if (h.evicts) {
             Page* pg = find_page(h.file, h.page);
             if (pg != nullptr && pg->state == PState::SI_K) {
@@ -356,8 +401,23 @@ void Engine::release_ready_held() {
                 set_state(h.file, h.page, *pg, NodeEvent::KernelDone, PState::MI_A);
             }
         }
+        uncover(h);
         out_.push_back(std::move(h.effect));
-        it = held_.erase(it);
+        held_.erase(it);
+    }
+}
+
+void Engine::uncover(const Held& h) {
+    if (!h.covers) {
+        return;
+    }
+    const Range& r = h.effect.msg.range;
+    for (PageIndex p = r.first; p < r.end(); ++p) {
+        auto it = held_cover_.find({h.effect.msg.file, p});
+        VR_ASSERT(it != held_cover_.end(), "held cover lost");
+        if (--it->second == 0) {
+            held_cover_.erase(it);
+        }
     }
 }
 
@@ -369,9 +429,20 @@ void Engine::complete_token(uint64_t token) {
     for (const auto& [inv, run] : tit->second.effects) {
         invalidations_.erase(inv);
     }
+    for (PageIndex p : tit->second.pages) {
+        unindex_token_page(tit->second.file, p, token);
+    }
     tokens_.erase(tit);
-    for (auto& [id, h] : held_) {
-        h.tokens.erase(token);
+    auto hb = held_by_token_.find(token);
+    if (hb != held_by_token_.end()) {
+        for (uint64_t id : hb->second) {
+            auto hit = held_.find(id);
+            if (hit != held_.end() && hit->second.tokens.erase(token) != 0 &&
+                hit->second.tokens.empty()) {
+                held_ready_.insert(id);
+            }
+        }
+        held_by_token_.erase(hb);
     }
     release_ready_held();
 }
@@ -387,6 +458,7 @@ void Engine::on_kernel_invalidated(uint64_t invalidation, Time now) {
     Range run = t.effects.at(invalidation);
     t.effects.erase(invalidation);
     for (auto it = t.pages.lower_bound(run.first); it != t.pages.end() && *it < run.end();) {
+        unindex_token_page(t.file, *it, token);
         it = t.pages.erase(it);
     }
     if (t.pages.empty()) {
@@ -409,12 +481,11 @@ void Engine::prove_kernel_empty(FileId f, Range r) {
         }
     }
     std::vector<uint64_t> done;
-    for (auto& [id, t] : tokens_) {
-        if (t.file != f) {
-            continue;
-        }
+    for (uint64_t id : tokens_within(f, r)) {
+        Token& t = tokens_.at(id);
         bool touched = false;
         for (auto it = t.pages.lower_bound(r.first); it != t.pages.end() && *it < r.end();) {
+            unindex_token_page(f, *it, id);
             it = t.pages.erase(it);
             touched = true;
         }
@@ -499,6 +570,9 @@ void Engine::drop_home(NodeId home, Time now) {
     // Messages of the old session are void.
     for (auto it = held_.begin(); it != held_.end();) {
         bool old = it->second.effect.kind == EffectKind::Send && it->second.effect.msg.to == home;
+        if (old) {
+            uncover(it->second);
+        }
         it = old ? held_.erase(it) : std::next(it);
     }
     for (auto it = wire_.begin(); it != wire_.end();) {
@@ -975,7 +1049,9 @@ void Engine::evict_page(FileId f, PageIndex p, Page& pg, std::vector<Message>& p
 }
 
 void Engine::enforce_capacity(Time now) {
-    if (page_count_ <= cfg_.cache_pages_max) {
+    // Pages already on their way out count as gone: otherwise every step of a large eviction
+    // would evict more pages and scan the whole clock again for pages that are all busy.
+    if (page_count_ - evicting_count_ <= cfg_.cache_pages_max) {
         return;
     }
     // Drop stale clock entries now and then so the clock stays proportional to the cache.
@@ -990,7 +1066,8 @@ void Engine::enforce_capacity(Time now) {
     }
     std::vector<Message> puts_now;
     size_t budget = 2 * clock_.size();
-    while (page_count_ > cfg_.cache_pages_max && budget-- > 0 && !clock_.empty()) {
+    while (page_count_ - evicting_count_ > cfg_.cache_pages_max && budget-- > 0 &&
+           !clock_.empty()) {
         auto [f, p] = clock_.front();
         clock_.pop_front();
         Page* pg = find_page(f, p);
@@ -1005,7 +1082,10 @@ void Engine::enforce_capacity(Time now) {
             }
         }
         bool stable = pg->state == PState::S || pg->state == PState::M;
-        if (!stable || pinned || pg->referenced) {
+        // A page that a held message (a RecallAck waiting on another page's invalidation,
+        // say) covers stays until that message has gone: its Put must not pass it.
+        bool covered = held_cover_.count({f, p}) != 0;
+        if (!stable || pinned || covered || pg->referenced) {
             pg->referenced = false;
             clock_.emplace_back(f, p);
             continue;

@@ -179,6 +179,7 @@ class Engine {
         bool evicts = false;
         FileId file;
         PageIndex page = 0;
+        bool covers = false;  // counted in held_cover_
     };
     // One logical invalidation: the pages the kernel may still hold. It is done when every page
     // was either covered by a completed KernelInvalidate effect or proven empty by a page-cache
@@ -198,6 +199,11 @@ class Engine {
     // Invalidates what the kernel may hold of r and returns every token the kernel copies of
     // r wait for: the new one and any still pending from earlier steps.
     std::set<uint64_t> invalidate_kernel(FileId f, Range r);
+    // token_pages_ upkeep: page p of file f left token id's pages.
+    void unindex_token_page(FileId f, PageIndex p, uint64_t id);
+    void uncover(const Held& h);
+    // The pending tokens of file f with a page in r.
+    std::set<uint64_t> tokens_within(FileId f, Range r) const;
     void issue_invalidations(uint64_t token, Token& t);
     void hold(Effect effect, std::set<uint64_t> tokens, const Held* eviction = nullptr);
     void hold_send(Message msg, std::set<uint64_t> tokens);
@@ -304,12 +310,22 @@ class Engine {
     // node side
     std::map<FileId, CachedFile> files_;
     uint64_t page_count_ = 0;
+    uint64_t evicting_count_ = 0;  // pages in SI_K, MI_K or MI_A: already being evicted
+    static bool evicting(PState s) {
+        return s == PState::SI_K || s == PState::MI_K || s == PState::MI_A;
+    }
     std::deque<std::pair<FileId, PageIndex>> clock_;
     std::array<HomeLink, kMaxNodes> links_{};
     std::map<uint64_t, LocalReq> local_;
     std::map<uint64_t, WireReq> wire_;
-    std::deque<std::pair<uint64_t, Held>> held_;  // in creation order
+    std::map<uint64_t, Held> held_;  // by id: in creation order
     uint64_t next_held_ = 1;
+    // Indexes, so that evicting n pages costs O(n log n), not O(n^2): the held effects each
+    // token holds back, the held effects ready to go, and each file's pages in pending tokens.
+    std::map<uint64_t, std::set<uint64_t>> held_by_token_;
+    std::set<uint64_t> held_ready_;
+    std::map<std::pair<FileId, PageIndex>, uint32_t> held_cover_;  // pages held sends cover
+    std::map<FileId, std::multimap<PageIndex, uint64_t>> token_pages_;
     std::map<uint64_t, Token> tokens_;
     std::map<uint64_t, uint64_t> invalidations_;  // invalidation id -> token
     uint64_t next_invalidation_ = 1;

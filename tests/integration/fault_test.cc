@@ -477,5 +477,34 @@ TEST(Faults, SlowAndLossyLinksStayLinearizableWithoutErrors) {
     std::printf("%s\nslow and lossy: %ld ops in 20 s\n", h.out.c_str(), ops);
 }
 
+// A file three times the cache, read through a node's mount: every page goes through the
+// kernel's cache, so each eviction waits for a kernel invalidation. The daemon once froze here
+// (each step rescanned every page in flight) until its links timed out and the read got EIO.
+TEST(Faults, AFileThreeTimesTheCacheReadsThroughTheMount) {
+    TestCluster c(2,
+                  ClusterOptions{.extra = {"--cache-size", "16MiB"}, .netns = true, .mount = true});
+    ASSERT_TRUE(c.up()) << c.up_output();
+    std::string data(size_t{48} << 20, '\0');
+    std::mt19937_64 rng(48);
+    for (size_t i = 0; i < data.size(); i += 8) {
+        uint64_t v = rng();
+        std::memcpy(data.data() + i, &v, 8);
+    }
+    {
+        std::ofstream f(c.export_dir(1) + "/big", std::ios::binary);
+        f << data;
+        ASSERT_TRUE(f.good());
+    }
+    for (int round = 0; round < 2; ++round) {
+        std::ifstream f(at(c, 2, "n1/big"), std::ios::binary);
+        std::string got((std::istreambuf_iterator<char>(f)), {});
+        ASSERT_EQ(got.size(), data.size()) << "round " << round;
+        EXPECT_TRUE(got == data) << "round " << round;
+    }
+    for (int k = 1; k <= 2; ++k) {
+        EXPECT_EQ(c.log(k).find("lost"), std::string::npos) << c.log(k);
+    }
+}
+
 }  // namespace
 }  // namespace vr::itest
