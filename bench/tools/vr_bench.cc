@@ -484,7 +484,10 @@ int cmd_write_shared(const Args& a) {
     double limit = a.num("time", "10");
     Lat lat;
     uint64_t v = 0;
-    char page[4096];
+    char page[4096] = {};
+    if (::pwrite(w, page, sizeof page, 0) != static_cast<ssize_t>(sizeof page)) {  // v = 0
+        die("pwrite");
+    }
     double start = now_s();
     for (uint64_t i = 0; i < count + 20 && now_s() - start < limit; ++i) {
         for (int r : readers) {  // every reader holds the page (S) before the write
@@ -639,6 +642,33 @@ int cmd_recover(const Args& a) {
     std::string f = a.str("file");
     uint64_t pages = a.size("pages", "16");
     double limit = a.num("time", "30");
+    uint64_t value = a.size("value", "1");
+    // The victim writes the pages through a writable fd that stays open: on vremote its node
+    // holds them in M (closing the fd would write them back to the home first).
+    int vfd = open_or_die(a.str("victim-file"), O_RDWR);
+    {
+        std::vector<uint64_t> pg(512, value);
+        for (uint64_t p = 0; p < pages; ++p) {
+            if (::pwrite(vfd, pg.data(), 4096, static_cast<off_t>(p * 4096)) != 4096) {
+                die("pwrite");
+            }
+        }
+    }
+    // Handshake with the caller, which looks at the victim's page states from another process
+    // (forking here would not do: the child's close-on-exec of the written fd is a FUSE FLUSH,
+    // which writes the pages back).
+    if (a.has("ready-file")) {
+        int r = open_or_die(a.str("ready-file"), O_WRONLY | O_CREAT | O_TRUNC);
+        ::close(r);
+        std::string go = a.str("go-file");
+        double w0 = now_s();
+        while (::access(go.c_str(), F_OK) != 0) {
+            if (now_s() - w0 > 20) {
+                fail("recover: no go");
+            }
+            ::usleep(2000);
+        }
+    }
     int fd = open_or_die(f, O_RDWR);
     double t0 = now_s();
     if (::kill(pid, SIGKILL) != 0) {
@@ -661,6 +691,7 @@ int cmd_recover(const Args& a) {
         }
     }
     double t = now_s() - t0;
+    ::close(vfd);  // the victim's node is gone: EIO or nothing
     std::printf("{\"recovered\":%d,\"ms\":%.1f,\"attempts\":%" PRIu64 ",\"errors\":%" PRIu64
                 ",\"value\":%" PRIu64 "}\n",
                 ok == pages ? 1 : 0,

@@ -1,0 +1,378 @@
+#!/usr/bin/python3
+"""bench/report.py RAW.jsonl OUTDIR: the report of a bench/run (report.md, PNG plots via gnuplot).
+
+Each figure is the median of its runs with min-max, and a ratio to the baseline measured in the
+same run and CPU mode."""
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+raw, out = sys.argv[1], sys.argv[2]
+recs, notes, meta, meta_end, rss = [], {}, {}, {}, None
+for line in open(raw):
+    d = json.loads(line)
+    if "meta" in d:
+        meta = d["meta"]
+    elif "meta_end" in d:
+        meta_end = d["meta_end"]
+    elif "note" in d:
+        notes[d["note"]] = d["value"]
+    elif d.get("w") == "rss":
+        rss = d
+    else:
+        recs.append(d)
+modes = []
+for r in recs:
+    if r["mode"] not in modes:
+        modes.append(r["mode"])
+errors = [r for r in recs if "error" in r]
+
+
+def vals(mode, w, sys_, key):
+    return [r["r"][key] for r in recs
+            if r["mode"] == mode and r["w"] == w and r["sys"] == sys_ and "r" in r and key in r["r"]]
+
+
+class Fig:
+    def __init__(self, v):
+        self.v = v
+        self.ok = bool(v)
+        self.med = statistics.median(v) if v else float("nan")
+        self.lo = min(v) if v else float("nan")
+        self.hi = max(v) if v else float("nan")
+
+
+def fig(mode, w, sys_, key, scale=1.0):
+    return Fig([x * scale for x in vals(mode, w, sys_, key)])
+
+
+def fmt(f, unit="", digits=None):
+    if not f.ok:
+        return "n/a"
+    d = digits if digits is not None else (0 if abs(f.med) >= 100 else 1 if abs(f.med) >= 10 else 2)
+    return f"**{f.med:.{d}f}**{unit} ({f.lo:.{d}f}–{f.hi:.{d}f})"
+
+
+def ratio(f, base, digits=2):
+    if not f.ok or not base.ok or base.med == 0:
+        return "n/a"
+    return f"{f.med / base.med:.{digits}f}x ({f.lo / base.med:.{digits}f}–{f.hi / base.med:.{digits}f})"
+
+
+GB = 1e9
+peers = [s for s in ["sshfs", "gluster_default", "gluster_coherent"]
+         if any(r["sys"] == s for r in recs)]
+systems = ["vremote"] + peers
+NAMES = {"vremote": "vremote", "sshfs": "sshfs", "gluster_default": "GlusterFS (defaults)",
+         "gluster_coherent": "GlusterFS (cache-invalidation on)", "tmpfs": "local tmpfs"}
+MODE_NAMES = {"idle": "idle (default)", "poll": "POLL (/dev/cpu_dma_latency = 0)"}
+
+# ---- per-mode figures ------------------------------------------------------------------------
+F = {}
+class Figs(dict):
+    def __missing__(self, key):
+        return Fig([])
+
+
+for m in modes:
+    f = Figs()
+    f["memcpy"] = fig(m, "limits", "memcpy_1M", "bytes_per_s", 1 / GB)
+    f["tcp"] = fig(m, "limits", "tcp_stream", "bytes_per_s", 1 / GB)
+    f["pp50"] = fig(m, "limits", "tcp_pingpong_4k", "p50_us")
+    f["pp99"] = fig(m, "limits", "tcp_pingpong_4k", "p99_us")
+    f["fuse50"] = fig(m, "limits", "fuse_rt", "p50_us")
+    f["tmp_seq"] = fig(m, "limits", "tmpfs_seq_1M", "bytes_per_s", 1 / GB)
+    f["tmp_rand"] = fig(m, "limits", "tmpfs_rand_4k", "ops_per_s", 1e-3)
+    # the warm tmpfs figures of the warm-read workload (same tool, same sizes)
+    for s in ["tmpfs"] + systems:
+        f[("wseq", s)] = fig(m, "warm_seq_1M", s, "bytes_per_s", 1 / GB)
+        f[("wrand", s)] = fig(m, "warm_rand_4k", s, "ops_per_s", 1e-3)
+        f[("cseq", s)] = fig(m, "cold_seq_1M", s, "bytes_per_s", 1 / GB)
+        f[("m50", s)] = fig(m, "cold_miss_4k", s, "p50_us")
+        f[("m99", s)] = fig(m, "cold_miss_4k", s, "p99_us")
+        for sm in ["fresh", "held"]:
+            f[("stale", sm, s)] = fig(m, "stale_" + sm, s, "stale")
+    ks = sorted({int(r["sys"][1:]) for r in recs if r["w"] == "write_shared"})
+    f["ks"] = ks
+    for k in ks:
+        f[("w50", k)] = fig(m, "write_shared", f"k{k}", "p50_us")
+        f[("w99", k)] = fig(m, "write_shared", f"k{k}", "p99_us")
+    f["own"] = fig(m, "ownership_pingpong", "vremote", "transfers_per_s")
+    f["rec"] = fig(m, "recovery", "vremote", "ms")
+    # the round-trip bound of a 4 KiB miss: TCP ping-pong + one FUSE round trip, per run
+    pp, fr = vals(m, "limits", "tcp_pingpong_4k", "p50_us"), vals(m, "limits", "fuse_rt", "p50_us")
+    f["bound"] = Fig([a + b for a, b in zip(pp, fr)])
+    F[m] = f
+
+# ---- core bench ------------------------------------------------------------------------------
+core = None
+core_path = os.path.join(out, "core_bench.json")
+if os.path.exists(core_path):
+    try:
+        core = json.load(open(core_path))
+    except Exception as e:  # noqa: BLE001
+        core = {"error": str(e)}
+
+
+def core_bytes_per_page():
+    if not core or "benchmarks" not in core:
+        return None
+    best = None
+    for b in core["benchmarks"]:
+        for k, v in b.items():
+            if isinstance(v, (int, float)) and ("byte" in k.lower() and "page" in k.lower()):
+                best = v if best is None else max(best, v)
+    return best
+
+
+# ---- targets ---------------------------------------------------------------------------------
+targets = []  # (target, mode, measured, limit text, pass bool or None, margin text)
+
+
+def target(name, m, value, limit, ok, margin):
+    targets.append((name, m, value, limit, ok, margin))
+
+
+for m in modes:
+    f = F[m]
+    for key, label, base in [("wrand", "warm 4 KiB random reads", f[("wrand", "tmpfs")]),
+                             ("wseq", "warm 1 MiB sequential reads", f[("wseq", "tmpfs")])]:
+        v = f[(key, "vremote")]
+        if v.ok and base.ok:
+            r = v.med / base.med
+            target(f"{label} >= 0.9x local tmpfs", m, f"{r:.2f}x", ">= 0.90x", r >= 0.9,
+                   f"{(r / 0.9 - 1) * 100:+.0f}%")
+    v, t = f[("cseq", "vremote")], f["tcp"]
+    if v.ok and t.ok:
+        r = v.med / t.med
+        target("cold 1 GiB sequential >= 0.5x raw TCP stream", m, f"{r:.2f}x ({v.med:.2f} vs {t.med:.2f} GB/s)",
+               ">= 0.50x", r >= 0.5, f"{(r / 0.5 - 1) * 100:+.0f}%")
+    for gs in ["gluster_default", "gluster_coherent"]:
+        g = f[("cseq", gs)]
+        if v.ok and g.ok:
+            r = v.med / g.med
+            target(f"cold 1 GiB sequential >= 2x {NAMES[gs]}", m, f"{r:.2f}x ({v.med:.2f} vs {g.med:.2f} GB/s)",
+                   ">= 2.00x", r >= 2, f"{(r / 2 - 1) * 100:+.0f}%")
+    v, b = f[("m50", "vremote")], f["bound"]
+    if v.ok and b.ok:
+        r = v.med / b.med
+        target("4 KiB cold miss p50 <= 1.3x (TCP ping-pong + 1 FUSE round trip)", m,
+               f"{r:.2f}x ({v.med:.1f} vs {b.med:.1f} µs)", "<= 1.30x", r <= 1.3,
+               f"{(1 - r / 1.3) * 100:+.0f}% headroom" if r <= 1.3 else f"{(r / 1.3 - 1) * 100:.0f}% over")
+    for gs in ["gluster_default", "gluster_coherent"]:
+        g = f[("m50", gs)]
+        if v.ok and g.ok:
+            r = v.med / g.med
+            target(f"4 KiB cold miss p50 <= 0.6x {NAMES[gs]}", m, f"{r:.2f}x ({v.med:.1f} vs {g.med:.1f} µs)",
+                   "<= 0.60x", r <= 0.6,
+                   f"{(1 - r / 0.6) * 100:+.0f}% headroom" if r <= 0.6 else f"{(r / 0.6 - 1) * 100:.0f}% over")
+    if 1 in f["ks"] and 3 in f["ks"]:
+        a, c = f[("w50", 1)], f[("w50", 3)]
+        if a.ok and c.ok:
+            g = c.med / a.med - 1
+            target("write latency to a shared page grows <= 30% from k=1 to k=3", m,
+                   f"{g * 100:+.0f}% ({a.med:.1f} → {c.med:.1f} µs p50)", "<= +30%", g <= 0.3,
+                   f"{(0.3 - g) * 100:+.0f} points")
+    st = sum(sum(vals(m, "stale_" + sm, "vremote", "stale")) for sm in ["fresh", "held"])
+    n = sum(sum(vals(m, "stale_" + sm, "vremote", "rounds")) for sm in ["fresh", "held"])
+    if n:
+        target("zero stale reads for vremote", m, f"{st} stale in {n} reads", "0", st == 0,
+               "exact" if st == 0 else f"{st} stale")
+bpp = core_bytes_per_page()
+if bpp is not None:
+    target("directory metadata <= 16 B/page", "-", f"{bpp:.1f} B/page (vr_core_bench)", "<= 16", bpp <= 16,
+           f"{(1 - bpp / 16) * 100:+.0f}%")
+else:
+    target("directory metadata <= 16 B/page", "-", "vr_core_bench not built" if core is None else
+           "vr_core_bench gave no bytes-per-page counter", "<= 16", None, "")
+
+# ---- plots (gnuplot) -------------------------------------------------------------------------
+plots = []
+
+
+def gnuplot(name, title, ylabel, rows, cols, logy=False):
+    """rows: [(label, [Fig per col])]; clustered bars with min-max error bars."""
+    dat = os.path.join(out, name + ".dat")
+    with open(dat, "w") as fh:
+        for label, figs in rows:
+            parts = [f'"{label}"']
+            for fg in figs:
+                parts += ([f"{fg.med:g}", f"{fg.lo:g}", f"{fg.hi:g}"] if fg.ok else ["NaN", "NaN", "NaN"])
+            fh.write(" ".join(parts) + "\n")
+    using = ", ".join(
+        f"'{dat}' using {2 + 3 * i}:{3 + 3 * i}:{4 + 3 * i}:xtic(1) title '{c}'" for i, c in enumerate(cols))
+    script = f"""set terminal pngcairo size 900,480 noenhanced font ',10'
+set output '{os.path.join(out, name + '.png')}'
+set title '{title}'
+set ylabel '{ylabel}'
+set style data histograms
+set style histogram errorbars gap 2 lw 1
+set style fill solid 0.8 border -1
+set key top left
+set grid ytics
+set yrange [{'1' if logy else '0'}:*]
+{'set logscale y' if logy else ''}
+set xtics rotate by -20
+plot {using}
+"""
+    try:
+        subprocess.run(["gnuplot"], input=script.encode(), check=True, timeout=60,
+                       stderr=subprocess.PIPE)
+        plots.append((name, title))
+    except Exception as e:  # noqa: BLE001
+        print("gnuplot failed for", name, e, file=sys.stderr)
+    os.remove(dat)
+
+
+mcols = [MODE_NAMES.get(m, m) for m in modes]
+if recs:
+    gnuplot("warm_reads", "Warm reads as a ratio to local tmpfs (median, min-max)", "x local tmpfs",
+            [(f"{NAMES[s]} {w}", [Fig([x / F[m][(k, 'tmpfs')].med for x in F[m][(k, s)].v])
+                                   if F[m][(k, 'tmpfs')].ok else Fig([]) for m in modes])
+             for s in systems for k, w in [("wrand", "4K rand"), ("wseq", "1M seq")]], mcols)
+    gnuplot("cold_seq", "Cold sequential read of a file from the home (GB/s)", "GB/s",
+            [("raw TCP stream", [F[m]["tcp"] for m in modes])] +
+            [(NAMES[s], [F[m][("cseq", s)] for m in modes]) for s in systems], mcols)
+    gnuplot("cold_miss", "4 KiB cold miss latency p50 (µs)", "µs",
+            [("TCP ping-pong + FUSE rt", [F[m]["bound"] for m in modes])] +
+            [(NAMES[s], [F[m][("m50", s)] for m in modes]) for s in systems], mcols)
+    if F[modes[0]]["ks"]:
+        gnuplot("write_shared", "pwrite latency p50 to a page shared by k readers (µs)", "µs",
+                [(f"k={k}", [F[m][("w50", k)] for m in modes]) for k in F[modes[0]]["ks"]], mcols)
+
+# ---- report ----------------------------------------------------------------------------------
+L = []
+p = L.append
+f0 = F[modes[0]] if modes else {}
+p(f"# vremote benchmarks — {meta.get('date', '?')}")
+p("")
+p(f"Commit `{meta.get('commit', '?')}`, kernel {meta.get('kernel')}, {meta.get('cpus')} vCPUs, "
+  f"{meta.get('nodes')} nodes (`vremote cluster up --netns`), {meta.get('runs')} run(s) per figure, "
+  f"modes: {', '.join(MODE_NAMES.get(m, m) for m in modes)}. "
+  f"Run time {meta_end.get('secs', '?')} s; load average before {meta.get('load_before')}, "
+  f"after {meta_end.get('load_after')}; failed measurements: {meta_end.get('fails', '?')}.")
+p("")
+p("Figures are **median** (min–max) over the runs; ratios are to the baseline measured in the same "
+  "run and mode (median ÷ baseline median; the range is min and max ÷ the same baseline median).")
+p("")
+p("## Summary")
+p("")
+for m in modes:
+    f = F[m]
+    p(f"**{MODE_NAMES.get(m, m)}:**")
+    p("")
+    def g(key, s=None):
+        return f[(key, s)] if s else f[key]
+    p(f"* Warm reads from a node's cache: 4 KiB random {fmt(g('wrand', 'vremote'), ' k IOPS')} = "
+      f"{ratio(g('wrand', 'vremote'), g('wrand', 'tmpfs'))} local tmpfs; 1 MiB sequential "
+      f"{fmt(g('wseq', 'vremote'), ' GB/s')} = {ratio(g('wseq', 'vremote'), g('wseq', 'tmpfs'))} tmpfs.")
+    p(f"* Cold 1 GiB sequential read from the home: {fmt(g('cseq', 'vremote'), ' GB/s')} = "
+      f"{ratio(g('cseq', 'vremote'), f['tcp'])} raw TCP ({fmt(f['tcp'], ' GB/s')})"
+      + "".join(f"; {NAMES[s]} {fmt(g('cseq', s), ' GB/s')}" for s in peers) + ".")
+    p(f"* 4 KiB cold miss: p50 {fmt(g('m50', 'vremote'), ' µs')}, p99 {fmt(g('m99', 'vremote'), ' µs')}; "
+      f"bound (TCP ping-pong p50 {f['pp50'].med:.1f} µs + FUSE round trip p50 {f['fuse50'].med:.1f} µs) "
+      f"= {f['bound'].med:.1f} µs → {ratio(g('m50', 'vremote'), f['bound'])}"
+      + "".join(f"; {NAMES[s]} p50 {fmt(g('m50', s), ' µs')}" for s in peers) + ".")
+    if f["ks"]:
+        p("* Write to a page shared by k readers, p50: " +
+          ", ".join(f"k={k} {fmt(f[('w50', k)], ' µs')}" for k in f["ks"]) +
+          f". Ownership ping-pong between two nodes: {fmt(f['own'], ' transfers/s')}.")
+    p("* Stale reads (of " + str(int(statistics.median(vals(m, 'stale_fresh', 'vremote', 'rounds') or [0]))) +
+      " rounds, per run): " + "; ".join(
+          f"{NAMES[s]} fresh fd {fmt(f[('stale', 'fresh', s)], '', 0)}, held fd "
+          f"{fmt(f[('stale', 'held', s)], '', 0)}" for s in systems) + ".")
+    p(f"* Recovery after SIGKILL of a node holding 16 pages in M: {fmt(f['rec'], ' ms')} until another node reads them.")
+    p("")
+if rss:
+    kib = rss["rss_after_kib"]
+    pages = rss["cached_pages"] or 1
+    p(f"**Daemon memory at {pages:,} cached pages:** VmRSS {kib / 1024:.0f} MiB "
+      f"(before the read {rss['rss_before_kib'] / 1024:.0f} MiB) = "
+      f"{(kib - rss['rss_before_kib']) * 1024 / pages:.0f} bytes per cached 4 KiB page "
+      f"({((kib - rss['rss_before_kib']) * 1024 / pages - 4096):.0f} B above the page's data).")
+    p("")
+if errors:
+    p(f"**{len(errors)} measurement(s) failed:** " +
+      ", ".join(f"{e['mode']}/{e['w']}/{e['sys']}#{e['run']} (exit {e['error']})" for e in errors) +
+      " — see run.log.")
+    p("")
+if notes.get("gluster_failed"):
+    p("**GlusterFS could not be set up in this run; see run.log.**")
+    p("")
+
+p("## Targets")
+p("")
+p("| target | mode | measured | limit | result | margin |")
+p("|---|---|---|---|---|---|")
+for name, m, value, limit, ok, margin in targets:
+    res = "n/a" if ok is None else ("**pass**" if ok else "**MISS**")
+    p(f"| {name} | {m} | {value} | {limit} | {res} | {margin} |")
+p("")
+
+p("## All figures")
+p("")
+for m in modes:
+    f = F[m]
+    p(f"### {MODE_NAMES.get(m, m)}")
+    p("")
+    p("| workload | system | median (min–max) | vs baseline |")
+    p("|---|---|---|---|")
+    p(f"| memcpy 1 MiB chunks | — | {fmt(f['memcpy'], ' GB/s')} | |")
+    p(f"| raw TCP single stream n2→n1 (veth) | — | {fmt(f['tcp'], ' GB/s')} | |")
+    p(f"| raw TCP ping-pong 64 B → 4 KiB, p50 | — | {fmt(f['pp50'], ' µs')} | |")
+    p(f"| raw TCP ping-pong 64 B → 4 KiB, p99 | — | {fmt(f['pp99'], ' µs')} | |")
+    p(f"| FUSE round trip (direct 1-byte read on the home's mount), p50 | — | {fmt(f['fuse50'], ' µs')} | |")
+    for s in ["tmpfs"] + systems:
+        p(f"| warm 4 KiB random reads | {NAMES[s]} | {fmt(f[('wrand', s)], ' k IOPS')} | "
+          f"{ratio(f[('wrand', s)], f[('wrand', 'tmpfs')])} tmpfs |")
+    for s in ["tmpfs"] + systems:
+        p(f"| warm 1 MiB sequential reads | {NAMES[s]} | {fmt(f[('wseq', s)], ' GB/s')} | "
+          f"{ratio(f[('wseq', s)], f[('wseq', 'tmpfs')])} tmpfs |")
+    for s in systems:
+        p(f"| cold 1 GiB sequential read | {NAMES[s]} | {fmt(f[('cseq', s)], ' GB/s')} | "
+          f"{ratio(f[('cseq', s)], f['tcp'])} TCP stream |")
+    for s in systems:
+        p(f"| 4 KiB cold miss p50 | {NAMES[s]} | {fmt(f[('m50', s)], ' µs')} | "
+          f"{ratio(f[('m50', s)], f['bound'])} (ping-pong + FUSE rt) |")
+        p(f"| 4 KiB cold miss p99 | {NAMES[s]} | {fmt(f[('m99', s)], ' µs')} | "
+          f"{ratio(f[('m99', s)], f['pp99'])} ping-pong p99 |")
+    for k in f["ks"]:
+        p(f"| pwrite to a page shared by k={k} readers, p50 | vremote | {fmt(f[('w50', k)], ' µs')} | "
+          f"{ratio(f[('w50', k)], f[('w50', f['ks'][0])])} k={f['ks'][0]} |")
+        p(f"| pwrite to a page shared by k={k} readers, p99 | vremote | {fmt(f[('w99', k)], ' µs')} | |")
+    p(f"| ownership ping-pong (2 nodes alternately write one page) | vremote | {fmt(f['own'], ' transfers/s')} | |")
+    for s in systems:
+        for sm in ["fresh", "held"]:
+            p(f"| stale reads per run, {sm} fd | {NAMES[s]} | {fmt(f[('stale', sm, s)], '', 0)} | |")
+    p(f"| recovery after SIGKILL (16 M pages) | vremote | {fmt(f['rec'], ' ms')} | failure timeout 2000 ms |")
+    p("")
+
+if core is not None and "benchmarks" in core:
+    p("## Coherence core (vr_core_bench)")
+    p("")
+    p("| benchmark | time | items/s | counters |")
+    p("|---|---|---|---|")
+    for b in core["benchmarks"]:
+        extra = {k: v for k, v in b.items() if isinstance(v, (int, float)) and k not in (
+            "iterations", "real_time", "cpu_time", "items_per_second", "repetitions", "repetition_index",
+            "threads", "family_index", "per_family_instance_index")}
+        p(f"| {b.get('name')} | {b.get('real_time', 0):.0f} {b.get('time_unit', '')} | "
+          f"{b.get('items_per_second', 0):,.0f} | {', '.join(f'{k}={v:g}' for k, v in extra.items())} |")
+    p("")
+else:
+    p("## Coherence core (vr_core_bench)")
+    p("")
+    p("not built" if core is None else f"failed: {core}")
+    p("")
+
+if plots:
+    p("## Plots")
+    p("")
+    for name, title in plots:
+        p(f"![{title}]({name}.png)")
+        p("")
+
+open(os.path.join(out, "report.md"), "w").write("\n".join(L) + "\n")
+print("wrote", os.path.join(out, "report.md"))
