@@ -301,6 +301,11 @@ if notes.get("gluster_failed"):
     p("**GlusterFS could not be set up in this run; see run.log.**")
     p("")
 
+findings = os.path.join(out, "findings.md")
+if os.path.exists(findings):
+    p(open(findings).read().rstrip())
+    p("")
+
 p("## Targets")
 p("")
 p("| target | mode | measured | limit | result | margin |")
@@ -370,6 +375,43 @@ else:
     p("")
     p("not built" if core is None else f"failed: {core}")
     p("")
+
+p("## Commands")
+p("")
+p("The run: `" + meta.get("cmdline", "bench/run") + "` (as root; `bench/README.md`). What it runs, "
+  "with `DIR` its cluster directory, `NS_K` = `/run/netns/vr-<tag>-nK`, `IP1` = n1's address:")
+p("")
+p("""```sh
+bench/setup.sh                                    # Debian packages (idempotent)
+vremote cluster up --netns --nodes 5 --cache-size 8GiB --dir DIR
+nsenter --net=NS_1 vr_bench tcp-server --port 5201             # raw TCP peer, in n1's namespace
+nsenter --net=NS_2 vr_bench tcp-stream --host IP1 --port 5201 --bytes 1G
+nsenter --net=NS_2 vr_bench tcp-pingpong --host IP1 --port 5201 --req 64 --resp 4096 --count 3000
+vr_bench memcpy --bytes 4G --chunk 1M
+vr_bench fuse-rt --file DIR/n1/mnt/n1/one --count 3000         # O_RDWR (direct) 1-byte pread, home's mount
+vr_bench seqread --file F ; vr_bench randread --file F --bs 4K --time 1          # warm (tmpfs, mounts)
+vr_bench fill --file DIR/n1/export/cold-R --bytes 1G ; vr_bench seqread --file DIR/n2/mnt/n1/cold-R
+vr_bench randread --file DIR/n2/mnt/n1/miss-R --bs 4K --unique --count 2000     # new 64 MiB file
+vr_bench write-shared --writer DIR/n2/mnt/n1/shared --readers DIR/n3/mnt/n1/shared,... --count 1000
+vr_bench pingpong-own --a DIR/n2/mnt/n1/pp --b DIR/n3/mnt/n1/pp --count 2000
+vr_bench stale --writer DIR/n2/mnt/n1/stale --reader DIR/n3/mnt/n1/stale --rounds 1000 --mode fresh|held [--fsync]
+vr_bench recover --pid <n3's vremoted> --victim-file DIR/n3/mnt/n1/rec --file DIR/n2/mnt/n1/rec --pages 16
+vr_bench hold-qos &                               # POLL mode: /dev/cpu_dma_latency held at 0
+# sshfs
+nsenter --net=NS_1 /usr/sbin/sshd -D -f sshd_config      # Port 2222, own host and client keys
+nsenter --net=NS_2 sshfs -o IdentityFile=KEY,StrictHostKeyChecking=no,UserKnownHostsFile=/dev/null,port=2222 root@IP1:EXPORT MNT
+# GlusterFS
+nsenter --net=NS_1 glusterd -N -p PIDFILE --log-file=LOG
+nsenter --net=NS_1 gluster --mode=script volume create vrbench IP1:BRICK force ; ... volume start vrbench
+nsenter --net=NS_1 gluster --mode=script volume set vrbench features.cache-invalidation on|off
+nsenter --net=NS_1 gluster --mode=script volume set vrbench performance.cache-invalidation on|off
+nsenter --net=NS_2 mount -t glusterfs IP1:/vrbench MNT
+# RSS at 1 M pages
+vremote cluster up --netns --nodes 5 --cache-size 4200MiB --dir DIR ; vr_bench seqread --file DIR/n2/mnt/n1/big  # 4 GiB
+grep VmRSS /proc/<n2's vremoted>/status ; vremote --config DIR/n2/vremote.toml stats   # cached_pages
+vr_core_bench --benchmark_format=json
+```""")
+p("")
 
 if plots:
     p("## Plots")
