@@ -65,7 +65,7 @@ GB = 1e9
 peers = [s for s in ["sshfs", "gluster_default", "gluster_coherent"]
          if any(r["sys"] == s for r in recs)]
 systems = ["vremote"] + peers
-NAMES = {"vremote": "vremote", "sshfs": "sshfs", "gluster_default": "GlusterFS (defaults)",
+NAMES = {"vremote": "vremote", "vremote_home": "vremote, on the home's own mount (no network)", "sshfs": "sshfs", "gluster_default": "GlusterFS (defaults)",
          "gluster_coherent": "GlusterFS (cache-invalidation on)", "tmpfs": "local tmpfs"}
 MODE_NAMES = {"idle": "idle (default)", "poll": "POLL (/dev/cpu_dma_latency = 0)"}
 
@@ -86,7 +86,7 @@ for m in modes:
     f["tmp_seq"] = fig(m, "limits", "tmpfs_seq_1M", "bytes_per_s", 1 / GB)
     f["tmp_rand"] = fig(m, "limits", "tmpfs_rand_4k", "ops_per_s", 1e-3)
     # the warm tmpfs figures of the warm-read workload (same tool, same sizes)
-    for s in ["tmpfs"] + systems:
+    for s in ["tmpfs", "vremote_home"] + systems:
         f[("wseq", s)] = fig(m, "warm_seq_1M", s, "bytes_per_s", 1 / GB)
         f[("wrand", s)] = fig(m, "warm_rand_4k", s, "ops_per_s", 1e-3)
         f[("cseq", s)] = fig(m, "cold_seq_1M", s, "bytes_per_s", 1 / GB)
@@ -200,7 +200,9 @@ def gnuplot(name, title, ylabel, rows, cols, logy=False):
             fh.write(" ".join(parts) + "\n")
     using = ", ".join(
         f"'{dat}' using {2 + 3 * i}:{3 + 3 * i}:{4 + 3 * i}:xtic(1) title '{c}'" for i, c in enumerate(cols))
-    script = f"""set terminal pngcairo size 900,480 noenhanced font ',10'
+    script = f"""set terminal pngcairo size 1000,560 noenhanced font ',10'
+set bmargin 9
+set rmargin 12
 set output '{os.path.join(out, name + '.png')}'
 set title '{title}'
 set ylabel '{ylabel}'
@@ -267,11 +269,15 @@ for m in modes:
       f"{fmt(g('wseq', 'vremote'), ' GB/s')} = {ratio(g('wseq', 'vremote'), g('wseq', 'tmpfs'))} tmpfs.")
     p(f"* Cold 1 GiB sequential read from the home: {fmt(g('cseq', 'vremote'), ' GB/s')} = "
       f"{ratio(g('cseq', 'vremote'), f['tcp'])} raw TCP ({fmt(f['tcp'], ' GB/s')})"
-      + "".join(f"; {NAMES[s]} {fmt(g('cseq', s), ' GB/s')}" for s in peers) + ".")
+      + "".join(f"; {NAMES[s]} {fmt(g('cseq', s), ' GB/s')}" for s in peers)
+      + (f"; vremote on the home's own mount (no network) {fmt(g('cseq', 'vremote_home'), ' GB/s')}"
+         if g('cseq', 'vremote_home').ok else "") + ".")
     p(f"* 4 KiB cold miss: p50 {fmt(g('m50', 'vremote'), ' µs')}, p99 {fmt(g('m99', 'vremote'), ' µs')}; "
       f"bound (TCP ping-pong p50 {f['pp50'].med:.1f} µs + FUSE round trip p50 {f['fuse50'].med:.1f} µs) "
       f"= {f['bound'].med:.1f} µs → {ratio(g('m50', 'vremote'), f['bound'])}"
-      + "".join(f"; {NAMES[s]} p50 {fmt(g('m50', s), ' µs')}" for s in peers) + ".")
+      + "".join(f"; {NAMES[s]} p50 {fmt(g('m50', s), ' µs')}" for s in peers)
+      + (f"; a miss on the home's own mount (no network) p50 {fmt(g('m50', 'vremote_home'), ' µs')}"
+         if g('m50', 'vremote_home').ok else "") + ".")
     if f["ks"]:
         p("* Write to a page shared by k readers, p50: " +
           ", ".join(f"k={k} {fmt(f[('w50', k)], ' µs')}" for k in f["ks"]) +
@@ -337,7 +343,10 @@ for m in modes:
     for s in systems:
         p(f"| cold 1 GiB sequential read | {NAMES[s]} | {fmt(f[('cseq', s)], ' GB/s')} | "
           f"{ratio(f[('cseq', s)], f['tcp'])} TCP stream |")
-    for s in systems:
+    if f[("cseq", "vremote_home")].ok:
+        p(f"| cold 1 GiB sequential read | {NAMES['vremote_home']} | {fmt(f[('cseq', 'vremote_home')], ' GB/s')} | "
+          f"{ratio(f[('cseq', 'vremote_home')], f['tcp'])} TCP stream |")
+    for s in (["vremote_home"] if f[("m50", "vremote_home")].ok else []) + systems:
         p(f"| 4 KiB cold miss p50 | {NAMES[s]} | {fmt(f[('m50', s)], ' µs')} | "
           f"{ratio(f[('m50', s)], f['bound'])} (ping-pong + FUSE rt) |")
         p(f"| 4 KiB cold miss p99 | {NAMES[s]} | {fmt(f[('m99', s)], ' µs')} | "
@@ -361,14 +370,15 @@ if core is not None and "benchmarks" in core:
     p(f"Binary: `{notes.get('core_bench_path', '?')}` (another engineer's bench/core; "
       f"run once, idle mode, `--benchmark_format=json`, raw output in core_bench.json).")
     p("")
-    p("| benchmark | time | items/s | counters |")
+    p("| benchmark | time per iteration | transitions/s | counters |")
     p("|---|---|---|---|")
     for b in core["benchmarks"]:
         extra = {k: v for k, v in b.items() if isinstance(v, (int, float)) and k not in (
             "iterations", "real_time", "cpu_time", "items_per_second", "repetitions", "repetition_index",
             "threads", "family_index", "per_family_instance_index")}
         p(f"| {b.get('name')} | {b.get('real_time', 0):.0f} {b.get('time_unit', '')} | "
-          f"{b.get('items_per_second', 0):,.0f} | {', '.join(f'{k}={v:g}' for k, v in extra.items())} |")
+          f"{b.get('transitions_per_s', b.get('items_per_second', 0)):,.0f} | "
+          f"{', '.join(f'{k}={v:g}' for k, v in extra.items() if k != 'transitions_per_s')} |")
     p("")
 else:
     p("## Coherence core (vr_core_bench)")
