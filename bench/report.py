@@ -256,7 +256,11 @@ p("")
 p("Figures are **median** (min–max) over the runs; ratios are to the baseline measured in the same "
   "run and mode (median ÷ baseline median; the range is min and max ÷ the same baseline median).")
 p("")
-p("## Summary")
+findings = os.path.join(out, "findings.md")  # hand-written after the run, if present
+if os.path.exists(findings):
+    p(open(findings).read().rstrip())
+    p("")
+p("## Summary (generated)")
 p("")
 for m in modes:
     f = F[m]
@@ -305,11 +309,6 @@ if errors:
     p("")
 if notes.get("gluster_failed"):
     p("**GlusterFS could not be set up in this run; see run.log.**")
-    p("")
-
-findings = os.path.join(out, "findings.md")
-if os.path.exists(findings):
-    p(open(findings).read().rstrip())
     p("")
 
 p("## Targets")
