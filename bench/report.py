@@ -65,7 +65,7 @@ GB = 1e9
 peers = [s for s in ["sshfs", "gluster_default", "gluster_coherent"]
          if any(r["sys"] == s for r in recs)]
 systems = ["vremote"] + peers
-NAMES = {"vremote": "vremote", "vremote_home": "vremote, on the home's own mount (no network)", "sshfs": "sshfs", "gluster_default": "GlusterFS (defaults)",
+NAMES = {"vremote": "vremote", "vremote_home": "vremote home-local (no network)", "sshfs": "sshfs", "gluster_default": "GlusterFS (defaults)",
          "gluster_coherent": "GlusterFS (cache-invalidation on)", "tmpfs": "local tmpfs"}
 MODE_NAMES = {"idle": "idle (default)", "poll": "POLL (/dev/cpu_dma_latency = 0)"}
 
@@ -226,6 +226,7 @@ plot {using}
 
 
 mcols = [MODE_NAMES.get(m, m) for m in modes]
+home = ["vremote_home"] if any(r["sys"] == "vremote_home" for r in recs) else []
 if recs:
     gnuplot("warm_reads", "Warm reads as a ratio to local tmpfs (median, min-max)", "x local tmpfs",
             [(f"{NAMES[s]} {w}", [Fig([x / F[m][(k, 'tmpfs')].med for x in F[m][(k, s)].v])
@@ -233,10 +234,10 @@ if recs:
              for s in systems for k, w in [("wrand", "4K rand"), ("wseq", "1M seq")]], mcols)
     gnuplot("cold_seq", "Cold sequential read of a file from the home (GB/s)", "GB/s",
             [("raw TCP stream", [F[m]["tcp"] for m in modes])] +
-            [(NAMES[s], [F[m][("cseq", s)] for m in modes]) for s in systems], mcols)
+            [(NAMES[s], [F[m][("cseq", s)] for m in modes]) for s in systems + home], mcols)
     gnuplot("cold_miss", "4 KiB cold miss latency p50 (µs)", "µs",
             [("TCP ping-pong + FUSE rt", [F[m]["bound"] for m in modes])] +
-            [(NAMES[s], [F[m][("m50", s)] for m in modes]) for s in systems], mcols)
+            [(NAMES[s], [F[m][("m50", s)] for m in modes]) for s in systems + home], mcols)
     if F[modes[0]]["ks"]:
         gnuplot("write_shared", "pwrite latency p50 to a page shared by k readers (µs)", "µs",
                 [(f"k={k}", [F[m][("w50", k)] for m in modes]) for k in F[modes[0]]["ks"]], mcols)
