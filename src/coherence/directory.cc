@@ -303,8 +303,7 @@ void Engine::start_txn(uint64_t ino, const Waiting& w, Time now) {
         }
     }
     if (anomaly) {
-        trace(fmt::format(
-            "home n{} n{} requested a page it owns: protocol error", cfg_.self, w.from));
+        violation(w.from, "requested a page it owns");
         Message n;
         n.type = MsgType::Nack;
         n.to = w.from;
@@ -375,9 +374,9 @@ void Engine::on_ack(const Message& m, Time now) {
         return;
     }
     if (m.type == MsgType::RecallAck) {
-        if (m.pages.size() != m.range.count || !t.range.overlaps(m.range) ||
-            m.range.count > cfg_.range_pages_max) {
-            trace(fmt::format("home n{} malformed {}", cfg_.self, to_string(m)));
+        bool inside = m.range.first >= t.range.first && m.range.end() <= t.range.end();
+        if (m.pages.size() != m.range.count || !inside || m.range.count > cfg_.range_pages_max) {
+            violation(m.from, fmt::format("malformed {}", to_string(m)));
             return;  // the transaction waits until the node is declared dead
         }
         HomeFile& hf = hfiles_[t.ino];
@@ -395,14 +394,26 @@ void Engine::on_ack(const Message& m, Time now) {
             auto eit = hf.dir.find(p);
             const PageBuf& data = m.pages[p - m.range.first];
             DirEvent ev = to_shared ? DirEvent::RecallAckS : DirEvent::RecallAckI;
-            if (eit == hf.dir.end() || eit->second.owner != m.from || !data) {
+            if (eit == hf.dir.end() || eit->second.owner != m.from) {
                 // The owner already wrote it back (its PutM crossed the recall): ignore the data.
                 DirEntry none;
                 DirEntry& e = eit == hf.dir.end() ? none : eit->second;
-                if (e.owner != m.from) {
-                    dir_set(t.ino, p, e, ev, e);
-                }
+                dir_set(t.ino, p, e, ev, e);
                 flush();
+                continue;
+            }
+            if (!data) {
+                // The owner gives the page up without its contents: a protocol violation (an
+                // honest owner always sends them). The page is no longer its own (the grant
+                // must not find an owner), and the store keeps what it had.
+                violation(m.from, fmt::format("RecallAck without the data of owned p{}", p));
+                flush();
+                DirEntry next;
+                next.sharers = to_shared ? bit(m.from) : 0;
+                dir_set(t.ino, p, eit->second, ev, next);
+                if (next.sharers == 0) {
+                    hf.dir.erase(eit);
+                }
                 continue;
             }
             if (run.empty()) {
@@ -541,7 +552,7 @@ void Engine::on_put_s(const Message& m) {
 
 void Engine::on_put_m(const Message& m) {
     if (m.range.count > cfg_.range_pages_max || m.pages.size() != m.range.count) {
-        trace(fmt::format("home n{} malformed {}", cfg_.self, to_string(m)));
+        violation(m.from, fmt::format("malformed {}", to_string(m)));
         return;
     }
     HomeFile& hf = hfiles_[m.file.ino];

@@ -109,6 +109,13 @@ class Engine {
     const std::vector<uint64_t>& node_row_hits() const { return node_row_hits_; }
     const std::vector<uint64_t>& dir_row_hits() const { return dir_row_hits_; }
     void set_trace(std::function<void(const std::string&)> fn) { trace_ = std::move(fn); }
+    // Remote input that breaks the protocol (a peer's bug or malice, never a race an honest
+    // peer can cause) is dropped or refused, never trusted, and reported here with the peer and
+    // what was wrong, for the operator's log. See "Protocol violations" in protocol.md.
+    void set_violation_handler(std::function<void(NodeId, const std::string&)> fn) {
+        violation_ = std::move(fn);
+    }
+    uint64_t violations() const { return violations_; }
 
   private:
     // ---------------- node side (cache controller) ----------------
@@ -275,10 +282,13 @@ class Engine {
 
     void emit_send(Message msg);
     void trace(const std::string& line);
+    void violation(NodeId from, const std::string& what);
 
     EngineConfig cfg_;
     std::vector<Effect> out_;
     std::function<void(const std::string&)> trace_;
+    std::function<void(NodeId, const std::string&)> violation_;
+    uint64_t violations_ = 0;
     std::vector<uint64_t> node_row_hits_;
     std::vector<uint64_t> dir_row_hits_;
     uint64_t next_token_ = 1;
