@@ -262,8 +262,14 @@ void Transport::on_accept() {
             return;
         }
         set_socket_options(fd);
-        if (pending_.size() >= 64) {
-            log("refusing a connection: 64 handshakes already in progress (connection flood?)");
+        if (pending_.size() >= kPendingMax) {
+            // A flood: one line for the first refusal and one per 1000 after it, not one each.
+            if (refused_flood_++ % 1000 == 0) {
+                log(fmt::format("refusing a connection: {} handshakes already in progress "
+                                "(connection flood?); {} refused so far",
+                                kPendingMax,
+                                refused_flood_));
+            }
             close(fd);
             continue;
         }
