@@ -1055,7 +1055,8 @@ void Engine::node_on_message(const Message& m, Time now) {
         case MsgType::LeaseGrant:
             if (m.time > now) {
                 // The grant echoes the send time of our renewal: never in the future.
-                violation(m.from, fmt::format("lease grant from the future ({} > {})", m.time, now));
+                violation(m.from,
+                          fmt::format("lease grant from the future ({} > {})", m.time, now));
                 return;
             }
             if (m.time == l.renew_sent) {
@@ -1090,8 +1091,9 @@ void Engine::node_on_message(const Message& m, Time now) {
                 return;
             }
             if (wit->second.file.home != m.from) {
-                violation(m.from, fmt::format("{} answers a request to n{}", to_string(m),
-                                              wit->second.file.home));
+                violation(m.from,
+                          fmt::format(
+                              "{} answers a request to n{}", to_string(m), wit->second.file.home));
                 return;
             }
             uint64_t local = wit->second.local;

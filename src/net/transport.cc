@@ -265,7 +265,8 @@ void Transport::on_accept() {
         if (pending_.size() >= kPendingMax) {
             // A flood: one line for the first refusal and one per 1000 after it, not one each.
             if (refused_flood_++ % 1000 == 0) {
-                log(fmt::format("refusing a connection: {} handshakes already in progress "
+                log(
+                    fmt::format("refusing a connection: {} handshakes already in progress "
                                 "(connection flood?); {} refused so far",
                                 kPendingMax,
                                 refused_flood_));

@@ -45,7 +45,7 @@ using coherence::Range;
     X(reads, "local reads")                                                                     \
     X(writes, "local writes")                                                                   \
     X(fsyncs, "local fsyncs")                                                                   \
-    X(request_errors, "local reads, writes and fsyncs that failed")                              \
+    X(request_errors, "local reads, writes and fsyncs that failed")                             \
     X(protocol_violations, "peer messages the engine refused as protocol violations")
 
 struct Node::Counters {
@@ -215,6 +215,10 @@ Status Node::start() {
         on_meta_reply(peer, id, std::move(r));
     };
     transport_ = std::make_unique<net::Transport>(loop_, tc, std::move(h));
+    // --log-level debug: every transition of the coherence engine (a lot of output).
+    if (log::enabled(log::Level::Debug)) {
+        engine_.set_trace([](const std::string& line) { log::debug("engine: {}", line); });
+    }
     // A peer's protocol violations: logged (the first 100, then every 1000th: a hostile peer
     // must not flood the log) and counted.
     engine_.set_violation_handler([this](NodeId from, const std::string& what) {
@@ -1211,18 +1215,31 @@ void Node::invalidate_holders(std::vector<Inval> invals,
         int64_t wait = int64_t{cfg_.timeouts.lease_ms + cfg_.timeouts.grace_ms} * 1000;
         loop_.add_timer(now() + wait, [j] { j->done(); });
     };
+    // Who holds what, before any of it is cleared: two invalidations may name the same
+    // holder set (a rename within one directory: both names are entries of that directory),
+    // and each must reach every holder.
+    std::vector<coherence::NodeMask> targets_of(invals.size(), 0);
+    for (size_t i = 0; i < invals.size(); ++i) {
+        auto& holders = invals[i].entry ? entry_holders_ : attr_holders_;
+        auto it = holders.find(invals[i].ino);
+        if (it != holders.end()) {
+            targets_of[i] = it->second & ~coherence::bit(except);
+        }
+    }
     for (const Inval& inv : invals) {
         auto& holders = inv.entry ? entry_holders_ : attr_holders_;
         auto it = holders.find(inv.ino);
-        if (it == holders.end()) {
-            continue;
+        if (it != holders.end()) {
+            // Holders must fetch again; the requester keeps what its own reply gave it.
+            it->second &= coherence::bit(except);
+            if (it->second == 0) {
+                holders.erase(it);
+            }
         }
-        coherence::NodeMask targets = it->second & ~coherence::bit(except);
-        // Holders must fetch again; the requester keeps what its own reply gave it.
-        it->second &= coherence::bit(except);
-        if (it->second == 0) {
-            holders.erase(it);
-        }
+    }
+    for (size_t i = 0; i < invals.size(); ++i) {
+        const Inval& inv = invals[i];
+        coherence::NodeMask targets = targets_of[i];
         for (NodeId n = 0; n < names_.size(); ++n) {
             if ((targets & coherence::bit(n)) == 0) {
                 continue;

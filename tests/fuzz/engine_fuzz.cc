@@ -19,6 +19,8 @@
 // Input: byte 0 selects the engine's configuration (bit 0: a restarted home, recovering; bit 1:
 // a cache of 4 pages, so that evictions run), then commands, each an op byte and its operands;
 // a command that runs out of input ends the run.
+#include <fmt/format.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -27,8 +29,6 @@
 #include <set>
 #include <span>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "coherence/engine.h"
 #include "wire/crc32c.h"
@@ -97,15 +97,15 @@ struct Harness {
     Engine engine;
     Time now = 1'000'000;
     uint64_t next_req = 1;
-    std::set<uint64_t> open_reqs;                     // local requests not completed yet
-    std::vector<uint64_t> invalidations;              // KernelInvalidate tokens not reported
-    std::vector<uint64_t> syncs;                      // StoreSync tokens not reported
-    std::deque<Message> loopback;                     // the engine's messages to itself
-    uint64_t home_session[kMaxNodes] = {};            // sessions the engine (home) assigned
-    uint64_t node_session[kMaxNodes] = {};            // sessions the fuzzer's homes assigned
-    std::vector<uint64_t> ids[kMaxNodes];             // ids the engine used towards a peer
-    std::vector<Range> ranges;                        // ranges the engine used
-    Time renew_time[kMaxNodes] = {};                  // LeaseRenew send times
+    std::set<uint64_t> open_reqs;           // local requests not completed yet
+    std::vector<uint64_t> invalidations;    // KernelInvalidate tokens not reported
+    std::vector<uint64_t> syncs;            // StoreSync tokens not reported
+    std::deque<Message> loopback;           // the engine's messages to itself
+    uint64_t home_session[kMaxNodes] = {};  // sessions the engine (home) assigned
+    uint64_t node_session[kMaxNodes] = {};  // sessions the fuzzer's homes assigned
+    std::vector<uint64_t> ids[kMaxNodes];   // ids the engine used towards a peer
+    std::vector<Range> ranges;              // ranges the engine used
+    Time renew_time[kMaxNodes] = {};        // LeaseRenew send times
 
     static EngineConfig config(uint8_t sel) {
         EngineConfig c;
@@ -376,22 +376,25 @@ struct Harness {
         }
         std::vector<std::byte> frame(reinterpret_cast<const std::byte*>(raw.data()),
                                      reinterpret_cast<const std::byte*>(raw.data() + raw.size()));
-        auto h = wire::decode_header(std::span<const std::byte>(frame).first(wire::kHeaderSize),
-                                     limits);
+        auto h =
+            wire::decode_header(std::span<const std::byte>(frame).first(wire::kHeaderSize), limits);
         if (!h.is_ok() || wire::family_of(h->type) != wire::Family::Peer) {
             return;
         }
         size_t body_len = std::min<size_t>(h->body_len, frame.size() - wire::kHeaderSize);
-        size_t data_len = std::min<size_t>(h->data_len, frame.size() - wire::kHeaderSize - body_len);
+        size_t data_len =
+            std::min<size_t>(h->data_len, frame.size() - wire::kHeaderSize - body_len);
         std::span<const std::byte> all(frame);
-        std::vector<std::byte> head(frame.begin(),
-                                    frame.begin() + static_cast<ptrdiff_t>(wire::kHeaderSize + body_len));
-        std::vector<std::byte> data(all.begin() + static_cast<ptrdiff_t>(wire::kHeaderSize + body_len),
-                                    all.begin() + static_cast<ptrdiff_t>(wire::kHeaderSize + body_len + data_len));
+        std::vector<std::byte> head(
+            frame.begin(), frame.begin() + static_cast<ptrdiff_t>(wire::kHeaderSize + body_len));
+        std::vector<std::byte> data(
+            all.begin() + static_cast<ptrdiff_t>(wire::kHeaderSize + body_len),
+            all.begin() + static_cast<ptrdiff_t>(wire::kHeaderSize + body_len + data_len));
         // Reseal: an honest-looking frame, so that the fields reach the decoder's checks.
         wire::FrameHeader fh = h.value();
         fh.data_crc = (fh.data_len == 0 || fh.data_unchecked()) ? 0 : wire::crc32c(data);
-        fh.body_crc = wire::compute_body_crc(fh, std::span<const std::byte>(head).subspan(wire::kHeaderSize));
+        fh.body_crc =
+            wire::compute_body_crc(fh, std::span<const std::byte>(head).subspan(wire::kHeaderSize));
         auto hb = wire::encode_header(fh);
         std::copy(hb.begin(), hb.end(), head.begin());
         deliver_frame(head, data, from);
@@ -442,11 +445,8 @@ struct Harness {
         switch (op) {
             case 0:
                 open_reqs.insert(req);
-                engine.read(req,
-                            f,
-                            r,
-                            (b & 0x80) != 0 ? ReadMode::KernelFill : ReadMode::Direct,
-                            now);
+                engine.read(
+                    req, f, r, (b & 0x80) != 0 ? ReadMode::KernelFill : ReadMode::Direct, now);
                 break;
             case 1: {
                 open_reqs.insert(req);

@@ -44,7 +44,8 @@ int count_of(const std::string& hay, const std::string& needle) {
 }
 
 // Replaces the first occurrence of `from` (bytes) in `frame` by `to` (same length).
-bool patch(std::vector<std::byte>& frame, std::span<const std::byte> from,
+bool patch(std::vector<std::byte>& frame,
+           std::span<const std::byte> from,
            std::span<const std::byte> to) {
     auto it = std::search(frame.begin() + wire::kHeaderSize, frame.end(), from.begin(), from.end());
     if (it == frame.end()) {
@@ -126,8 +127,8 @@ class PeerHostile : public ::testing::Test {
     }
 
     std::unique_ptr<RawPeer> impostor() {
-        auto p = std::make_unique<RawPeer>(
-            key_, std::vector<std::string>{"n1", "n2", "n3"}, "n3", "n1");
+        auto p =
+            std::make_unique<RawPeer>(key_, std::vector<std::string>{"n1", "n2", "n3"}, "n3", "n1");
         std::string why;
         EXPECT_TRUE(p->connect(port_, &why)) << why;
         return p;
@@ -238,8 +239,7 @@ TEST_F(PeerHostile, FieldsOutOfRangeAreRefused) {
         auto reply = p->meta_reply(id, 5000);
         ASSERT_TRUE(reply.has_value());
         for (const auto& e : reply->entries) {
-            EXPECT_TRUE(fs::exists(fs::symlink_status(c_->export_dir(1) + "/" + e.name)))
-                << e.name;
+            EXPECT_TRUE(fs::exists(fs::symlink_status(c_->export_dir(1) + "/" + e.name))) << e.name;
         }
         EXPECT_EQ(fs::file_size(c_->export_dir(1) + "/victim.txt"), 6u);
     }
@@ -417,8 +417,8 @@ TEST_F(PeerHostile, FieldsOutOfRangeAreRefused) {
         rd.count = 777;
         auto frd = encode_meta(1, rd);
         std::vector<std::byte> c777{std::byte{0x09}, std::byte{0x03}, std::byte{0}, std::byte{0}};
-        std::vector<std::byte> huge{std::byte{0xFF}, std::byte{0xFF}, std::byte{0xFF},
-                                    std::byte{0xFF}};
+        std::vector<std::byte> huge{
+            std::byte{0xFF}, std::byte{0xFF}, std::byte{0xFF}, std::byte{0xFF}};
         EXPECT_TRUE(patch(frd, c777, huge));
         frames.emplace_back("a readdir count of 2^32-1", frd);
     }
