@@ -350,6 +350,7 @@ void Engine::start_txn(uint64_t ino, const Waiting& w, Time now) {
             m.to_shared = w.kind != TxnKind::GetM;
             emit_send(std::move(m));
             ++t.pending[n];
+            t.recalls[n].push_back(r);
         }
     }
     // Entries emptied by InvSent are erased when the transaction finishes.
@@ -373,12 +374,17 @@ void Engine::on_ack(const Message& m, Time now) {
         trace(fmt::format("home n{} unexpected {}", cfg_.self, to_string(m)));
         return;
     }
+    // Each ack answers what was sent: a RecallAck one Recall run exactly (else pages it did not
+    // give back would stay owned at the grant), an InvAck an Inv (never a Recall).
+    std::vector<Range>& recalls = t.recalls[m.from];
     if (m.type == MsgType::RecallAck) {
-        bool inside = m.range.first >= t.range.first && m.range.end() <= t.range.end();
-        if (m.pages.size() != m.range.count || !inside || m.range.count > cfg_.range_pages_max) {
-            violation(m.from, fmt::format("malformed {}", to_string(m)));
+        auto rit = std::find(recalls.begin(), recalls.end(), m.range);
+        if (m.pages.size() != m.range.count || rit == recalls.end() ||
+            m.range.count > cfg_.range_pages_max) {
+            violation(m.from, fmt::format("malformed or unasked-for {}", to_string(m)));
             return;  // the transaction waits until the node is declared dead
         }
+        recalls.erase(rit);
         HomeFile& hf = hfiles_[t.ino];
         bool to_shared = t.kind != TxnKind::GetM;
         std::vector<PageBuf> run;
@@ -428,6 +434,9 @@ void Engine::on_ack(const Message& m, Time now) {
             }
         }
         flush();
+    } else if (pit->second <= static_cast<int>(recalls.size())) {
+        violation(m.from, fmt::format("{} answers a Recall", to_string(m)));
+        return;
     }
     if (--pit->second == 0) {
         t.pending.erase(pit);

@@ -241,6 +241,9 @@ class Engine {
         uint64_t ino = 0;
         Range range;
         std::map<NodeId, int> pending;  // outstanding acks per node
+        // The Recall runs each node has yet to answer (an answer must name one exactly; the
+        // rest of `pending` are Invs).
+        std::map<NodeId, std::vector<Range>> recalls;
         bool requester_gone = false;
         bool requester_shared_all = true;  // GetM: requester shared every page (no data needed)
     };

@@ -122,6 +122,10 @@ struct Harness {
     }
 
     explicit Harness(uint8_t sel) : engine(config(sel)) {
+        // ENGINE_FUZZ_TRACE=1: print the engine's trace (to replay a finding).
+        if (std::getenv("ENGINE_FUZZ_TRACE") != nullptr) {
+            engine.set_trace([](const std::string& l) { std::fprintf(stderr, "%s\n", l.c_str()); });
+        }
         engine.start(now);
         drain();
     }
