@@ -175,6 +175,12 @@ Status Transport::start() {
 void Transport::connect(NodeId peer) {
     Link& l = *links_.at(peer);
     l.reconnect_timer = 0;
+    if (l.conn && !l.conn->closed() &&
+        (l.state == LinkState::Up || l.state == LinkState::Handshake)) {
+        // The peer connected to us meanwhile and its connection was adopted: dialling now
+        // would mark that live link Connecting, and nothing would be sent on it any more.
+        return;
+    }
     auto addr = resolve(l.spec.host, l.spec.port);
     if (!addr.is_ok()) {
         log(fmt::format("peer {}: {}", l.spec.name, addr.status().to_string()));
@@ -388,6 +394,10 @@ void Transport::on_pending_frame(uint64_t id, Frame&& f) {
         return;
     }
     // Adopt the socket as the peer's link (replacing any older connection), then welcome it.
+    if (l.reconnect_timer != 0) {
+        loop_.cancel_timer(l.reconnect_timer);
+        l.reconnect_timer = 0;
+    }
     int new_fd = p.conn->detach();
     loop_.post([this, id] { pending_.erase(id); });
     if (l.conn) {

@@ -24,6 +24,7 @@
 #include "wire/handshake.h"
 #include "wire/meta.h"
 #include "wire/peer.h"
+#include "wire/ping.h"
 
 namespace vr::itest {
 
@@ -129,6 +130,7 @@ class RawPeer {
     }
 
     bool send_bytes(std::span<const std::byte> b) {
+        last_sent_us_ = runtime::monotonic_us();
         size_t at = 0;
         while (at < b.size()) {
             ssize_t n = ::send(fd_, b.data() + at, b.size() - at, MSG_NOSIGNAL);
@@ -188,6 +190,14 @@ class RawPeer {
         if (f.header.body_len > (1u << 24) || f.header.data_len > (1u << 24) ||
             !read_exact(f.body, end) || !read_exact(f.data, end)) {
             return std::nullopt;
+        }
+        if (f.header.type == wire::FrameType::MetaRequest) {
+            // The home's InvalAttr / InvalEntry: answered at once, as an honest node does, so
+            // that the home does not wait out this node's lease before answering others.
+            std::vector<std::byte> r;
+            if (wire::encode_meta_reply(f.header.id, wire::MetaReply{}, limits_, r).is_ok()) {
+                (void)send_bytes(r);
+            }
         }
         return f;
     }
@@ -268,8 +278,17 @@ class RawPeer {
             if (left_ms <= 0) {
                 return false;
             }
+            // A heartbeat when idle, as a real peer sends: the daemon closes a silent link.
+            if (runtime::monotonic_us() - last_sent_us_ > 200'000) {
+                std::vector<std::byte> ping;
+                if (wire::encode_ping(
+                        /*pong=*/false, static_cast<uint64_t>(runtime::monotonic_us()), ping)
+                        .is_ok()) {
+                    (void)send_bytes(ping);
+                }
+            }
             pollfd p{fd_, POLLIN, 0};
-            if (::poll(&p, 1, static_cast<int>(left_ms)) <= 0) {
+            if (::poll(&p, 1, static_cast<int>(std::min<int64_t>(left_ms, 100))) <= 0) {
                 continue;
             }
             ssize_t n = ::recv(fd_, buf.data() + at, buf.size() - at, MSG_DONTWAIT);
@@ -293,6 +312,7 @@ class RawPeer {
     std::string peer_;
     wire::Limits limits_;
     int fd_ = -1;
+    int64_t last_sent_us_ = 0;
 };
 
 }  // namespace vr::itest
