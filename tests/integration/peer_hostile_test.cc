@@ -229,6 +229,19 @@ TEST_F(PeerHostile, FieldsOutOfRangeAreRefused) {
             EXPECT_FALSE(reply->attr.has_value()) << what;
             ++id;
         }
+        // Home-to-node invalidations from a node that is not the file's home (n3 exports
+        // nothing): answered, harmless (n1 caches nothing of n3's).
+        for (MetaOp op : {MetaOp::InvalAttr, MetaOp::InvalEntry}) {
+            MetaRequest inv;
+            inv.op = op;
+            inv.ino = canary_ino_;
+            if (op == MetaOp::InvalEntry) {
+                inv.path = "canary.txt";
+            }
+            ASSERT_TRUE(p->send_meta(id, inv));
+            EXPECT_TRUE(p->meta_reply(id, 5000).has_value()) << wire::meta_op_name(op);
+            ++id;
+        }
         // A cookie the home never gave (ext4's are hashes: any value is a position): an
         // answer, of entries of that directory only.
         MetaRequest rd;
