@@ -326,8 +326,7 @@ void Engine::start_txn(uint64_t ino, const Waiting& w, Time now) {
         }
     });
     if (anomaly) {
-        trace(fmt::format(
-            "home n{} n{} requested a page it owns: protocol error", cfg_.self, w.from));
+        violation(w.from, "requested a page it owns");
         Message n;
         n.type = MsgType::Nack;
         n.to = w.from;
@@ -375,6 +374,7 @@ void Engine::start_txn(uint64_t ino, const Waiting& w, Time now) {
             m.to_shared = w.kind != TxnKind::GetM;
             emit_send(std::move(m));
             ++t.pending[n];
+            t.recalls[n].push_back(r);
         }
     }
     // Entries emptied by InvSent are erased when the transaction finishes.
@@ -398,12 +398,17 @@ void Engine::on_ack(const Message& m, Time now) {
         trace(fmt::format("home n{} unexpected {}", cfg_.self, to_string(m)));
         return;
     }
+    // Each ack answers what was sent: a RecallAck one Recall run exactly (else pages it did not
+    // give back would stay owned at the grant), an InvAck an Inv (never a Recall).
+    std::vector<Range>& recalls = t.recalls[m.from];
     if (m.type == MsgType::RecallAck) {
-        if (m.pages.size() != m.range.count || !t.range.overlaps(m.range) ||
+        auto rit = std::find(recalls.begin(), recalls.end(), m.range);
+        if (m.pages.size() != m.range.count || rit == recalls.end() ||
             m.range.count > cfg_.range_pages_max) {
-            trace(fmt::format("home n{} malformed {}", cfg_.self, to_string(m)));
+            violation(m.from, fmt::format("malformed or unasked-for {}", to_string(m)));
             return;  // the transaction waits until the node is declared dead
         }
+        recalls.erase(rit);
         HomeFile& hf = hfiles_[t.ino];
         bool to_shared = t.kind != TxnKind::GetM;
         std::vector<PageBuf> run;
@@ -419,12 +424,26 @@ void Engine::on_ack(const Message& m, Time now) {
             DirEntry e = hf.dir.get(p);  // empty when the page has no entry
             const PageBuf& data = m.pages[p - m.range.first];
             DirEvent ev = to_shared ? DirEvent::RecallAckS : DirEvent::RecallAckI;
-            if (e.owner != m.from || !data) {
+            if (e.owner != m.from) {
                 // The owner already wrote it back (its PutM crossed the recall): ignore the data.
-                if (e.owner != m.from) {
-                    dir_step(t.ino, p, e, ev, e);
-                }
+                dir_step(t.ino, p, e, ev, e);
                 flush();
+                continue;
+            }
+            if (!data) {
+                // The owner gives the page up without its contents: a protocol violation (an
+                // honest owner always sends them). The page is no longer its own (the grant
+                // must not find an owner), and the store keeps what it had.
+                violation(m.from, fmt::format("RecallAck without the data of owned p{}", p));
+                flush();
+                DirEntry next;
+                next.sharers = to_shared ? bit(m.from) : 0;
+                dir_step(t.ino, p, e, ev, next);
+                if (next.sharers == 0) {
+                    hf.dir.erase(p);
+                } else {
+                    hf.dir.put(p, next);
+                }
                 continue;
             }
             if (run.empty()) {
@@ -441,6 +460,9 @@ void Engine::on_ack(const Message& m, Time now) {
             }
         }
         flush();
+    } else if (pit->second <= static_cast<int>(recalls.size())) {
+        violation(m.from, fmt::format("{} answers a Recall", to_string(m)));
+        return;
     }
     if (--pit->second == 0) {
         t.pending.erase(pit);
@@ -564,7 +586,7 @@ void Engine::on_put_s(const Message& m) {
 
 void Engine::on_put_m(const Message& m) {
     if (m.range.count > cfg_.range_pages_max || m.pages.size() != m.range.count) {
-        trace(fmt::format("home n{} malformed {}", cfg_.self, to_string(m)));
+        violation(m.from, fmt::format("malformed {}", to_string(m)));
         return;
     }
     HomeFile& hf = hfiles_[m.file.ino];

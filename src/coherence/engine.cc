@@ -115,6 +115,14 @@ void Engine::notice(const std::string& line) {
     trace(line);
 }
 
+void Engine::violation(NodeId from, const std::string& what) {
+    ++violations_;
+    trace(fmt::format("n{} protocol violation by n{}: {}", cfg_.self, from, what));
+    if (violation_) {
+        violation_(from, what);
+    }
+}
+
 void Engine::on_message(const Message& msg, Time now) {
     if (msg.to != cfg_.self || msg.from >= kMaxNodes || (cfg_.members & bit(msg.from)) == 0) {
         trace(fmt::format("n{} drop misaddressed {}", cfg_.self, to_string(msg)));
@@ -1120,8 +1128,24 @@ void Engine::node_on_message(const Message& m, Time now) {
         trace(fmt::format("n{} drop {} of an old session", cfg_.self, to_string(m)));
         return;
     }
+    // A home speaks only of its own files: a message about another home's file is refused
+    // (else one peer could recall or invalidate what this node holds of another's files).
+    bool names_file = m.type == MsgType::DataS || m.type == MsgType::DataM ||
+                      m.type == MsgType::Inv || m.type == MsgType::Recall ||
+                      m.type == MsgType::PutAck ||
+                      (m.type == MsgType::Nack && m.status == Code::TooLate);
+    if (names_file && m.file.home != m.from) {
+        violation(m.from, fmt::format("{} names a file of n{}", to_string(m), m.file.home));
+        return;
+    }
     switch (m.type) {
         case MsgType::LeaseGrant:
+            if (m.time > now) {
+                // The grant echoes the send time of our renewal: never in the future.
+                violation(m.from,
+                          fmt::format("lease grant from the future ({} > {})", m.time, now));
+                return;
+            }
             if (m.time == l.renew_sent) {
                 l.renew_sent = 0;
             }
@@ -1151,6 +1175,12 @@ void Engine::node_on_message(const Message& m, Time now) {
             auto wit = wire_.find(m.id);
             if (wit == wire_.end() || wit->second.kind != WireKind::Fsync) {
                 trace(fmt::format("n{} unexpected {}", cfg_.self, to_string(m)));
+                return;
+            }
+            if (wit->second.file.home != m.from) {
+                violation(m.from,
+                          fmt::format(
+                              "{} answers a request to n{}", to_string(m), wit->second.file.home));
                 return;
             }
             uint64_t local = wit->second.local;
@@ -1186,7 +1216,7 @@ void Engine::on_grant(const Message& m, Time now) {
                     wit->second.kind == (is_s ? WireKind::GetS : WireKind::GetM) &&
                     (m.pages.empty() ? !is_s : m.pages.size() == m.range.count);
     if (!shape_ok) {
-        trace(fmt::format("n{} malformed or unexpected {}", cfg_.self, to_string(m)));
+        violation(m.from, fmt::format("malformed or unexpected {}", to_string(m)));
         if (wit != wire_.end()) {
             Message nack = m;
             nack.type = MsgType::Nack;
@@ -1212,7 +1242,7 @@ void Engine::on_grant(const Message& m, Time now) {
                 pg->data = data;
             }
             if (!pg->data) {
-                trace(fmt::format("n{} DataM without data for p{}: protocol error", cfg_.self, p));
+                violation(m.from, fmt::format("DataM without data for p{}", p));
                 pg->data = std::make_shared<std::vector<std::byte>>(cfg_.page_size);
             }
             set_state(m.file, p, *pg, NodeEvent::DataM, PState::M);
@@ -1223,7 +1253,7 @@ void Engine::on_grant(const Message& m, Time now) {
 
 void Engine::on_inv(const Message& m, Time now) {
     if (m.range.count > cfg_.range_pages_max) {
-        trace(fmt::format("n{} oversized {}: protocol error", cfg_.self, to_string(m)));
+        violation(m.from, fmt::format("oversized {}", to_string(m)));
         return;
     }
     std::set<uint64_t> tokens = invalidate_kernel(m.file, m.range);
@@ -1261,8 +1291,7 @@ void Engine::on_inv(const Message& m, Time now) {
                 case PState::M:
                 case PState::MI_K:
                 case PState::MI_A:
-                    trace(fmt::format(
-                        "n{} Inv for owned p{}: protocol error, ignored", cfg_.self, p));
+                    violation(m.from, fmt::format("Inv for owned p{}, ignored", p));
                     break;
             }
         }
@@ -1280,7 +1309,7 @@ void Engine::on_inv(const Message& m, Time now) {
 
 void Engine::on_recall(const Message& m, Time now) {
     if (m.range.count > cfg_.range_pages_max) {
-        trace(fmt::format("n{} oversized {}: protocol error", cfg_.self, to_string(m)));
+        violation(m.from, fmt::format("oversized {}", to_string(m)));
         return;
     }
     // Pages leaving M for I need the kernel to drop its copy; pages already being evicted
@@ -1359,6 +1388,11 @@ void Engine::on_nack(const Message& m, Time now) {
     }
     auto wit = wire_.find(m.id);
     if (wit == wire_.end()) {
+        return;
+    }
+    if (wit->second.file.home != m.from) {
+        violation(m.from,
+                  fmt::format("{} answers a request to n{}", to_string(m), wit->second.file.home));
         return;
     }
     WireReq w = wit->second;

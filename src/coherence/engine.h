@@ -125,6 +125,13 @@ class Engine {
     // Rare events an operator wants in the log (a lease ran out or came back, a node declared
     // dead, a home restarted, cached writes lost, recovery over). Also passed to the trace.
     void set_notice(std::function<void(const std::string&)> fn) { notice_ = std::move(fn); }
+    // Remote input that breaks the protocol (a peer's bug or malice, never a race an honest
+    // peer can cause) is dropped or refused, never trusted, and reported here with the peer and
+    // what was wrong, for the operator's log. See "Protocol violations" in protocol.md.
+    void set_violation_handler(std::function<void(NodeId, const std::string&)> fn) {
+        violation_ = std::move(fn);
+    }
+    uint64_t violations() const { return violations_; }
 
   private:
     // ---------------- node side (cache controller) ----------------
@@ -252,6 +259,9 @@ class Engine {
         uint64_t ino = 0;
         Range range;
         std::map<NodeId, int> pending;  // outstanding acks per node
+        // The Recall runs each node has yet to answer (an answer must name one exactly; the
+        // rest of `pending` are Invs).
+        std::map<NodeId, std::vector<Range>> recalls;
         bool requester_gone = false;
         bool requester_shared_all = true;  // GetM: requester shared every page (no data needed)
     };
@@ -295,11 +305,14 @@ class Engine {
     void emit_send(Message msg);
     void trace(const std::string& line);
     void notice(const std::string& line);
+    void violation(NodeId from, const std::string& what);
 
     EngineConfig cfg_;
     std::vector<Effect> out_;
     std::function<void(const std::string&)> trace_;
     std::function<void(const std::string&)> notice_;
+    std::function<void(NodeId, const std::string&)> violation_;
+    uint64_t violations_ = 0;
     std::vector<uint64_t> node_row_hits_;
     std::vector<uint64_t> dir_row_hits_;
     uint64_t next_token_ = 1;

@@ -177,6 +177,12 @@ Status Transport::start() {
 void Transport::connect(NodeId peer) {
     Link& l = *links_.at(peer);
     l.reconnect_timer = 0;
+    if (l.conn && !l.conn->closed() &&
+        (l.state == LinkState::Up || l.state == LinkState::Handshake)) {
+        // The peer connected to us meanwhile and its connection was adopted: dialling now
+        // would mark that live link Connecting, and nothing would be sent on it any more.
+        return;
+    }
     auto addr = resolve(l.spec.host, l.spec.port);
     if (!addr.is_ok()) {
         log(fmt::format("peer {}: {}", l.spec.name, addr.status().to_string()));
@@ -264,8 +270,15 @@ void Transport::on_accept() {
             return;
         }
         set_socket_options(fd);
-        if (pending_.size() >= 64) {
-            log("refusing a connection: 64 handshakes already in progress (connection flood?)");
+        if (pending_.size() >= kPendingMax) {
+            // A flood: one line for the first refusal and one per 1000 after it, not one each.
+            if (refused_flood_++ % 1000 == 0) {
+                log(
+                    fmt::format("refusing a connection: {} handshakes already in progress "
+                                "(connection flood?); {} refused so far",
+                                kPendingMax,
+                                refused_flood_));
+            }
             close(fd);
             continue;
         }
@@ -383,6 +396,10 @@ void Transport::on_pending_frame(uint64_t id, Frame&& f) {
         return;
     }
     // Adopt the socket as the peer's link (replacing any older connection), then welcome it.
+    if (l.reconnect_timer != 0) {
+        loop_.cancel_timer(l.reconnect_timer);
+        l.reconnect_timer = 0;
+    }
     int new_fd = p.conn->detach();
     loop_.post([this, id] { pending_.erase(id); });
     if (l.conn) {

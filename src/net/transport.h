@@ -167,8 +167,11 @@ class Transport {
     int listen_fd_ = -1;
     uint16_t bound_port_ = 0;
     std::map<coherence::NodeId, std::unique_ptr<Link>> links_;
-    // Accepted connections still in the handshake, keyed by a serial number.
+    // Accepted connections still in the handshake, keyed by a serial number; at most
+    // kPendingMax (beyond it, new connections are closed at once: a flood).
     struct Pending;
+    static constexpr size_t kPendingMax = 64;
+    uint64_t refused_flood_ = 0;
     std::map<uint64_t, std::unique_ptr<Pending>> pending_;
     uint64_t next_pending_ = 1;
     ReplayGuard replay_;

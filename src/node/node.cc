@@ -46,7 +46,8 @@ using coherence::Range;
     X(reads, "local reads")                                                                     \
     X(writes, "local writes")                                                                   \
     X(fsyncs, "local fsyncs")                                                                   \
-    X(request_errors, "local reads, writes and fsyncs that failed")
+    X(request_errors, "local reads, writes and fsyncs that failed")                             \
+    X(protocol_violations, "peer messages the engine refused as protocol violations")
 
 struct Node::Counters {
 #define VR_X(name, help) uint64_t name = 0;
@@ -251,6 +252,21 @@ Status Node::start() {
         on_meta_reply(peer, id, std::move(r));
     };
     transport_ = std::make_unique<net::Transport>(loop_, tc, std::move(h));
+    // --log-level debug: every transition of the coherence engine (a lot of output).
+    if (log::enabled(log::Level::Debug)) {
+        engine_.set_trace([](const std::string& line) { log::debug("engine: {}", line); });
+    }
+    // A peer's protocol violations: logged (the first 100, then every 1000th: a hostile peer
+    // must not flood the log) and counted.
+    engine_.set_violation_handler([this](NodeId from, const std::string& what) {
+        uint64_t n = ++counters_->protocol_violations;
+        if (n <= 100 || n % 1000 == 0) {
+            log::warn("protocol violation by {} (refused, #{}): {}",
+                      from < names_.size() ? names_[from] : std::to_string(from),
+                      n,
+                      what);
+        }
+    });
     wire::VolumesMsg mine;
     for (const auto& [name, v] : volumes_) {
         if (v.node == self_) {
@@ -712,10 +728,18 @@ void Node::engine_read(FileId file,
 void Node::read(
     FileId file, uint64_t offset, uint64_t length, coherence::ReadMode mode, ReadCb cb) {
     ++counters_->reads;
-    if (length == 0 || offset > wire::kMaxFileBytes || length > wire::kMaxFileBytes - offset) {
+    if (length == 0 || offset > wire::kMaxFileBytes) {
         cb(Status(Code::InvalidArgument, "bad read range"));
         return;
     }
+    // Nothing lies beyond the last page the wire can address: a read there returns 0 bytes
+    // (as read(2) past the largest file size does), a read across it is cut short.
+    const uint64_t max_bytes = wire::kMaxFileBytes / page_size_ * page_size_;
+    if (offset >= max_bytes) {
+        cb(ReadResult{{}, 0, 0});
+        return;
+    }
+    length = std::min(length, max_bytes - offset);
     if (Status st = check_reachable(file.home); !st.is_ok()) {
         ++counters_->request_errors;
         cb(st);
@@ -820,9 +844,20 @@ void Node::read(
 
 void Node::write(FileId file, uint64_t offset, std::vector<std::byte> data, DoneCb cb) {
     ++counters_->writes;
-    if (data.empty() || offset > wire::kMaxFileBytes ||
-        data.size() > wire::kMaxFileBytes - offset) {
+    if (data.empty()) {
         cb(Status(Code::InvalidArgument, "bad write range"));
+        return;
+    }
+    // A write must end within the last page the wire can address (2^63 - 4096 bytes with
+    // 4 KiB pages): beyond it, EFBIG at once (it would otherwise wait for a page request that
+    // can never be sent).
+    const uint64_t max_bytes = wire::kMaxFileBytes / page_size_ * page_size_;
+    if (offset >= max_bytes || data.size() > max_bytes - offset) {
+        cb(Status(Code::OutOfRange,
+                  fmt::format("a write of {} bytes at {} ends beyond the largest file size ({})",
+                              data.size(),
+                              offset,
+                              max_bytes)));
         return;
     }
     if (Status st = check_reachable(file.home); !st.is_ok()) {
@@ -1218,18 +1253,31 @@ void Node::invalidate_holders(std::vector<Inval> invals,
         int64_t wait = int64_t{cfg_.timeouts.lease_ms + cfg_.timeouts.grace_ms} * 1000;
         loop_.add_timer(now() + wait, [j] { j->done(); });
     };
+    // Who holds what, before any of it is cleared: two invalidations may name the same
+    // holder set (a rename within one directory: both names are entries of that directory),
+    // and each must reach every holder.
+    std::vector<coherence::NodeMask> targets_of(invals.size(), 0);
+    for (size_t i = 0; i < invals.size(); ++i) {
+        auto& holders = invals[i].entry ? entry_holders_ : attr_holders_;
+        auto it = holders.find(invals[i].ino);
+        if (it != holders.end()) {
+            targets_of[i] = it->second & ~coherence::bit(except);
+        }
+    }
     for (const Inval& inv : invals) {
         auto& holders = inv.entry ? entry_holders_ : attr_holders_;
         auto it = holders.find(inv.ino);
-        if (it == holders.end()) {
-            continue;
+        if (it != holders.end()) {
+            // Holders must fetch again; the requester keeps what its own reply gave it.
+            it->second &= coherence::bit(except);
+            if (it->second == 0) {
+                holders.erase(it);
+            }
         }
-        coherence::NodeMask targets = it->second & ~coherence::bit(except);
-        // Holders must fetch again; the requester keeps what its own reply gave it.
-        it->second &= coherence::bit(except);
-        if (it->second == 0) {
-            holders.erase(it);
-        }
+    }
+    for (size_t i = 0; i < invals.size(); ++i) {
+        const Inval& inv = invals[i];
+        coherence::NodeMask targets = targets_of[i];
         for (NodeId n = 0; n < names_.size(); ++n) {
             if ((targets & coherence::bit(n)) == 0) {
                 continue;

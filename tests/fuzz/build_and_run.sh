@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Builds the wire codec's libFuzzer target with clang (ASan + UBSan) and runs it from the seed
-# corpus for a bounded time. Exits non-zero on any crash, sanitizer report or mismatch.
+# Builds a libFuzzer target with clang (ASan + UBSan) and runs it from its seed corpus for a
+# bounded time. Exits non-zero on any crash, sanitizer report, assertion or mismatch.
 #
-#   build_and_run.sh [seconds]      run for `seconds` (default 20)
-#   build_and_run.sh --regen-corpus rebuild the seed corpus in tests/fuzz/corpus/wire/
+#   build_and_run.sh [seconds]                   the wire codec (wire_fuzz) for `seconds` (20)
+#   build_and_run.sh --engine [seconds]          the coherence engine fed decoded peer messages
+#                                                (engine_fuzz), for `seconds` (15)
+#   build_and_run.sh --engine --runs N           engine_fuzz for N executions (a long run:
+#                                                --runs 5000000 takes about an hour here)
+#   build_and_run.sh --regen-corpus              rebuild the seed corpus in tests/fuzz/corpus/wire/
 #
 # Sources are compiled directly (no CMake), so the target does not depend on the build tree's
 # compiler. Outputs go to $VR_FUZZ_OUT (default: <repo>/build/fuzz): the binary, the working
@@ -53,18 +57,42 @@ if [[ "${1:-}" == "--regen-corpus" ]]; then
   exit 0
 fi
 
+export ASAN_OPTIONS="${ASAN_OPTIONS:-halt_on_error=1:abort_on_error=1:detect_leaks=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
+usage() {
+  echo "usage: build_and_run.sh [seconds] | --engine [seconds | --runs N] | --regen-corpus" >&2
+  exit 2
+}
+
+if [[ "${1:-}" == "--engine" ]]; then
+  shift
+  budget=(-max_total_time=15)
+  if [[ "${1:-}" == "--runs" ]]; then
+    [[ "${2:-}" =~ ^[0-9]+$ ]] || usage
+    budget=(-runs="$2")
+  elif [[ -n "${1:-}" ]]; then
+    [[ "$1" =~ ^[0-9]+$ ]] || usage
+    budget=(-max_total_time="$1")
+  fi
+  "$cxx" "${flags[@]}" -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+    "$here/engine_fuzz.cc" "${srcs[@]}" "$root/src/coherence/engine.cc" \
+    "$root/src/coherence/directory.cc" "$root/src/coherence/table.cc" -lfmt \
+    -o "$out/engine_fuzz"
+  mkdir -p "$out/engine_corpus" "$out/engine_artifacts"
+  exec "$out/engine_fuzz" "$out/engine_corpus" "$here/corpus/engine" \
+    "${budget[@]}" -timeout=10 -rss_limit_mb=2048 -max_len=4096 \
+    -artifact_prefix="$out/engine_artifacts/" -print_final_stats=1
+fi
+
 seconds="${1:-20}"
 if ! [[ "$seconds" =~ ^[0-9]+$ ]]; then
-  echo "usage: build_and_run.sh [seconds] | --regen-corpus" >&2
-  exit 2
+  usage
 fi
 
 "$cxx" "${flags[@]}" -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
   "$here/wire_fuzz.cc" "${srcs[@]}" -lfmt -o "$out/wire_fuzz"
 
 mkdir -p "$out/corpus" "$out/artifacts"
-export ASAN_OPTIONS="${ASAN_OPTIONS:-halt_on_error=1:abort_on_error=1:detect_leaks=1}"
-export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
 # New inputs go to the first directory (the working corpus); the committed seeds are read only.
 exec "$out/wire_fuzz" "$out/corpus" "$here/corpus/wire" \
   -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=20000 \
