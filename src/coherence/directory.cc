@@ -633,7 +633,10 @@ void Engine::on_reclaim(const Message& m) {
 
 void Engine::forget_node(NodeId n, Time now) {
     trace(fmt::format("home n{} forgets n{}", cfg_.self, n));
-    for (auto& [ino, hf] : hfiles_) {
+    for (auto& file : hfiles_) {
+        // Named, not structured bindings: lambdas below use them (clang 14 cannot capture those).
+        const uint64_t ino = file.first;
+        HomeFile& hf = file.second;
         // Entries that lose n, in page order; then stored, or erased when empty and idle.
         std::vector<std::pair<PageIndex, DirEntry>> changed;
         hf.dir.for_each(kWholeFile, [&](PageIndex p, const DirEntry& e) {
