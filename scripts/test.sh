@@ -6,7 +6,8 @@
 #   mutation  planted protocol bugs that the simulator must catch
 #   model     exhaustive SPIN verification of the Promela model
 # Then the core modules' unit tests (label asan: engine, wire, store, config, runtime, net, the
-# client session) and a short simulator run again under AddressSanitizer + UBSan.
+# client session) and a short simulator run again under AddressSanitizer + UBSan; that tree is
+# built at nice 19 while the release tree's tests run.
 # A developer can run one kind with: ctest --test-dir build -L unit   (or sim, mutation, model)
 set -euo pipefail
 cd "$(dirname "$0")/.."
