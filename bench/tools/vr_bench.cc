@@ -11,8 +11,9 @@
 //                                                      (direct_io on vremote): 1 FUSE round trip
 //   write-shared --writer F --readers F1,F2,.. --count N  pwrite latency with k readers holding
 //                                                      the page (each reads it before each write)
-//   pingpong-own --a F --b F --count N [--time S]      two nodes alternately write and read one page
-//   stale       --writer F --reader F --rounds N --mode fresh|held  writer process signals a reader
+//   pingpong-own --a F --b F --count N [--time S]      two nodes alternately write and read one
+//   page stale       --writer F --reader F --rounds N --mode fresh|held  writer process signals a
+//   reader
 //                                                      process through a pipe after each write
 //   hold-qos                                          holds /dev/cpu_dma_latency at 0 until killed
 //   fill        --file F --bytes N                     writes N bytes of non-zero data
@@ -392,7 +393,7 @@ int cmd_randread(const Args& a) {
     bool per_op = a.has("latency") || unique;
     int fd = open_or_die(f, O_RDONLY);
     ::posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM);  // no readahead: one miss, one request
-    struct stat st{};
+    struct stat st {};
     ::fstat(fd, &st);
     uint64_t blocks = static_cast<uint64_t>(st.st_size) / bs;
     if (blocks == 0) {
@@ -538,7 +539,8 @@ int cmd_pingpong_own(const Args& a) {
         }
     }
     double t = now_s() - t0;
-    std::printf("{\"transfers\":%" PRIu64 ",\"secs\":%.6f,\"transfers_per_s\":%.1f,\"stale\":%" PRIu64 "}\n",
+    std::printf("{\"transfers\":%" PRIu64
+                ",\"secs\":%.6f,\"transfers_per_s\":%.1f,\"stale\":%" PRIu64 "}\n",
                 i,
                 t,
                 static_cast<double>(i) / t,
@@ -610,7 +612,8 @@ int cmd_stale(const Args& a) {
     ::close(to_reader[1]);
     int st = 0;
     ::waitpid(child, &st, 0);
-    std::printf("{\"rounds\":%" PRIu64 ",\"stale\":%" PRIu64 ",\"max_lag\":%" PRIu64 ",\"secs\":%.3f}\n",
+    std::printf("{\"rounds\":%" PRIu64 ",\"stale\":%" PRIu64 ",\"max_lag\":%" PRIu64
+                ",\"secs\":%.3f}\n",
                 done,
                 stale,
                 max_lag,
@@ -749,20 +752,34 @@ int main(int argc, char** argv) {
     }
     std::string cmd = argv[1];
     Args a = parse(argc, argv);
-    if (cmd == "memcpy") return cmd_memcpy(a);
-    if (cmd == "tcp-server") return cmd_tcp_server(a);
-    if (cmd == "tcp-stream") return cmd_tcp_stream(a);
-    if (cmd == "tcp-pingpong") return cmd_tcp_pingpong(a);
-    if (cmd == "seqread") return cmd_seqread(a);
-    if (cmd == "randread") return cmd_randread(a);
-    if (cmd == "fuse-rt") return cmd_fuse_rt(a);
-    if (cmd == "write-shared") return cmd_write_shared(a);
-    if (cmd == "pingpong-own") return cmd_pingpong_own(a);
-    if (cmd == "stale") return cmd_stale(a);
-    if (cmd == "pwrite-pages") return cmd_pwrite_pages(a);
-    if (cmd == "recover") return cmd_recover(a);
-    if (cmd == "hold-qos") return cmd_hold_qos(a);
-    if (cmd == "fill") return cmd_fill(a);
+    if (cmd == "memcpy")
+        return cmd_memcpy(a);
+    if (cmd == "tcp-server")
+        return cmd_tcp_server(a);
+    if (cmd == "tcp-stream")
+        return cmd_tcp_stream(a);
+    if (cmd == "tcp-pingpong")
+        return cmd_tcp_pingpong(a);
+    if (cmd == "seqread")
+        return cmd_seqread(a);
+    if (cmd == "randread")
+        return cmd_randread(a);
+    if (cmd == "fuse-rt")
+        return cmd_fuse_rt(a);
+    if (cmd == "write-shared")
+        return cmd_write_shared(a);
+    if (cmd == "pingpong-own")
+        return cmd_pingpong_own(a);
+    if (cmd == "stale")
+        return cmd_stale(a);
+    if (cmd == "pwrite-pages")
+        return cmd_pwrite_pages(a);
+    if (cmd == "recover")
+        return cmd_recover(a);
+    if (cmd == "hold-qos")
+        return cmd_hold_qos(a);
+    if (cmd == "fill")
+        return cmd_fill(a);
     std::fprintf(stderr, "vr_bench: unknown command %s\n", cmd.c_str());
     return 2;
 }

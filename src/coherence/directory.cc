@@ -436,20 +436,12 @@ void Engine::on_ack(const Message& m, Time now) {
                 // must not find an owner), and the store keeps what it had.
                 violation(m.from, fmt::format("RecallAck without the data of owned p{}", p));
                 flush();
-                DirEntry next;
-                next.sharers = to_shared ? bit(m.from) : 0;
-                dir_step(t.ino, p, e, ev, next);
-                if (next.sharers == 0) {
-                    hf.dir.erase(p);
-                } else {
-                    hf.dir.put(p, next);
+            } else {
+                if (run.empty()) {
+                    run_first = p;
                 }
-                continue;
+                run.push_back(data);
             }
-            if (run.empty()) {
-                run_first = p;
-            }
-            run.push_back(data);
             DirEntry next;
             next.sharers = to_shared ? bit(m.from) : 0;
             dir_step(t.ino, p, e, ev, next);

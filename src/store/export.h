@@ -200,8 +200,8 @@ class Export {
     uint64_t root_ino_ = 0;
     FileTable files_;
     std::map<uint64_t, std::string> walked_;  // ino -> path, from the last rediscovery walk
-    std::optional<int64_t> walked_at_ns_;  // CLOCK_MONOTONIC of that walk
-    coherence::PageBuf zero_page_;  // shared by every page read past EOF
+    std::optional<int64_t> walked_at_ns_;     // CLOCK_MONOTONIC of that walk
+    coherence::PageBuf zero_page_;            // shared by every page read past EOF
 };
 
 }  // namespace vr::store
