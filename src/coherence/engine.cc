@@ -856,42 +856,70 @@ bool Engine::try_read(uint64_t id, LocalReq& r, Time now) {
 }
 
 bool Engine::try_write(uint64_t id, LocalReq& r, Time now) {
+    // A write applies page by page, each page as soon as this node holds it in M and the
+    // kernel's copy of it is gone, and completes when every page has been applied. (Linux's own
+    // page cache gives no more: a read may see part of a write that spans pages.) Waiting for
+    // every page at once livelocks against readers, which take one page back while the home
+    // grants the others. A write that fails (deadline, refusal) may therefore have applied some
+    // of its pages; protocol.md §2.
     NodeId h = r.file.home;
     if (!ensure_link(h, now) || !lease_valid(h, now)) {
         return false;
     }
-    for (PageIndex p = r.range.first; p < r.range.end(); ++p) {
-        if (page_state(r.file, p) != PState::M) {
-            issue_runs(r.file, r.range, /*exclusive=*/true, now);
-            return false;
+    if (r.applied.empty()) {
+        r.applied.assign(r.range.count, false);
+    }
+    // Runs of pages still to write: those held in M are applied once the kernel holds no copy
+    // of them (the invalidation pumps this request again); the others are fetched.
+    auto for_runs = [&](auto&& want, auto&& fn) {
+        PageIndex p = r.range.first;
+        while (p < r.range.end()) {
+            if (r.applied[p - r.range.first] || !want(p)) {
+                ++p;
+                continue;
+            }
+            PageIndex q = p + 1;
+            while (q < r.range.end() && !r.applied[q - r.range.first] && want(q)) {
+                ++q;
+            }
+            fn(Range{p, q - p});
+            p = q;
         }
+    };
+    auto held = [&](PageIndex p) { return page_state(r.file, p) == PState::M; };
+    for_runs(held, [&](Range run) {
+        if (!invalidate_kernel(r.file, run).empty()) {
+            return;
+        }
+        for (PageIndex p = run.first; p < run.end(); ++p) {
+            apply_write_page(r, p);
+        }
+    });
+    if (r.applied_count == r.range.count) {
+        finish_local(id, Status::ok());
+        return true;
     }
-    if (!invalidate_kernel(r.file, r.range).empty()) {
-        // The kernel's copy would go stale: it is dropped first, and the write applies when
-        // that is done (on_kernel_invalidated pumps this request again).
-        return false;
-    }
-    apply_write(r);
-    finish_local(id, Status::ok());
-    return true;
+    for_runs([&](PageIndex p) { return !held(p); },
+             [&](Range run) { issue_runs(r.file, run, /*exclusive=*/true, now); });
+    return false;
 }
 
-void Engine::apply_write(LocalReq& r) {
+void Engine::apply_write_page(LocalReq& r, PageIndex p) {
+    VR_ASSERT(!r.applied[p - r.range.first], "page {} of a write applied twice", p);
     uint64_t end = r.byte_offset + r.bytes.size();
-    for (PageIndex p = r.range.first; p < r.range.end(); ++p) {
-        Page* pg = find_page(r.file, p);
-        set_state(r.file, p, *pg, NodeEvent::Write, PState::M);
-        uint64_t page_start = p * cfg_.page_size;
-        uint64_t lo = std::max(page_start, r.byte_offset);
-        uint64_t hi = std::min(page_start + cfg_.page_size, end);
-        auto buf = pg->data ? std::make_shared<std::vector<std::byte>>(*pg->data)
-                            : std::make_shared<std::vector<std::byte>>(cfg_.page_size);
-        buf->resize(cfg_.page_size);
-        std::memcpy(
-            buf->data() + (lo - page_start), r.bytes.data() + (lo - r.byte_offset), hi - lo);
-        pg->data = std::move(buf);
-        pg->referenced = true;
-    }
+    Page* pg = find_page(r.file, p);
+    set_state(r.file, p, *pg, NodeEvent::Write, PState::M);
+    uint64_t page_start = p * cfg_.page_size;
+    uint64_t lo = std::max(page_start, r.byte_offset);
+    uint64_t hi = std::min(page_start + cfg_.page_size, end);
+    auto buf = pg->data ? std::make_shared<std::vector<std::byte>>(*pg->data)
+                        : std::make_shared<std::vector<std::byte>>(cfg_.page_size);
+    buf->resize(cfg_.page_size);
+    std::memcpy(buf->data() + (lo - page_start), r.bytes.data() + (lo - r.byte_offset), hi - lo);
+    pg->data = std::move(buf);
+    pg->referenced = true;
+    r.applied[p - r.range.first] = true;
+    ++r.applied_count;
 }
 
 bool Engine::try_fsync(uint64_t id, LocalReq& r, Time now) {

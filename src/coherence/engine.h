@@ -168,6 +168,9 @@ class Engine {
         ReadMode read_mode = ReadMode::Direct;
         uint64_t byte_offset = 0;
         std::vector<std::byte> bytes;
+        // Writes apply page by page: the pages of the range already applied.
+        std::vector<bool> applied;
+        uint64_t applied_count = 0;
         bool fsync_sent = false;
     };
     enum class WireKind : uint8_t { GetS, GetM, Fsync };
@@ -227,7 +230,7 @@ class Engine {
     void issue_runs(FileId f, Range r, bool exclusive, Time now);
     Effect make_done(uint64_t id, Status st, std::vector<PageBuf> pages = {});
     void finish_local(uint64_t id, Status st, std::vector<PageBuf> pages = {});
-    void apply_write(LocalReq& r);
+    void apply_write_page(LocalReq& r, PageIndex p);
     void enforce_capacity(Time now);
     void evict_page(FileId f, PageIndex p, Page& page, std::vector<Message>& puts_now, Time now);
     void node_on_message(const Message& m, Time now);

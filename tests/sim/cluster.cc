@@ -130,6 +130,7 @@ struct HistOp {
     int64_t complete = check::kPending;
     bool ok = false;
     bool abandoned = false;                // its node crashed while it ran
+    bool multi_page = false;               // a write spanning pages: applies page by page
     std::map<uint64_t, uint64_t> durable;  // fsync: register -> durable value at completion
 };
 
@@ -502,7 +503,7 @@ void Sim::finish_op(int n, Client& c, bool ok) {
                           vals));
     }
     (ok ? rep_.ops_ok : rep_.ops_failed)++;
-    if (ok && h.kind == HistOp::Kind::Write) {
+    if ((ok || h.multi_page) && h.kind == HistOp::Kind::Write) {
         for (auto& [r, v] : h.regs) {
             writer_[v] = {n, h.node_inc};
         }
@@ -689,6 +690,7 @@ void Sim::start_write(int n, Client& c) {
         h.regs.emplace_back(
             reg(h.file, abs / kPageSize, static_cast<uint32_t>((abs % kPageSize) / 8)), value);
     }
+    h.multi_page = offset / kPageSize != (offset + length - 1) / kPageSize;
     uint64_t req = next_req_++;
     node.reqs[req] = c.id;
     c.parts = 1;
@@ -705,6 +707,17 @@ void Sim::mark_lost_candidates(int n, int home) {
     for (const auto& [v, w] : writer_) {
         if (w.first == n && w.second == nodes_[n].node_inc) {
             lost_candidates_.insert({n, v});
+        }
+    }
+    // A write still running may have applied some of its pages already (writes apply page by
+    // page), and those can be discarded too.
+    for (const Client& c : nodes_[n].clients) {
+        if (c.busy && hist_[c.hist].kind == HistOp::Kind::Write) {
+            for (auto& [r, v] : hist_[c.hist].regs) {
+                (void)r;
+                writer_[v] = {n, nodes_[n].node_inc};
+                lost_candidates_.insert({n, v});
+            }
         }
     }
     (void)home;
@@ -960,6 +973,11 @@ void Sim::check_quiescent() {
 }
 
 void Sim::check_history() {
+    // A write that spans pages applies page by page, so if it failed (or its node crashed while
+    // it ran) any of its values may or may not have taken effect: its outcome is unknown.
+    auto unknown = [](const HistOp& h) {
+        return h.kind == HistOp::Kind::Write && h.multi_page && (!h.ok || h.abandoned);
+    };
     // Values that never reached any store were lost with a crash or a dropped session. They
     // must have been written on a node that had such a fault, and seen only there.
     std::set<std::pair<uint64_t, uint64_t>> lost;  // (register, value)
@@ -968,7 +986,7 @@ void Sim::check_history() {
         candidates.insert(v);
     }
     for (const HistOp& h : hist_) {
-        if (h.kind != HistOp::Kind::Write || !h.ok) {
+        if (h.kind != HistOp::Kind::Write || (!h.ok && !unknown(h))) {
             continue;
         }
         for (auto& [r, v] : h.regs) {
@@ -981,11 +999,11 @@ void Sim::check_history() {
     std::map<uint64_t, std::vector<check::RegisterOp>> per_reg;
     for (size_t i = 0; i < hist_.size(); ++i) {
         const HistOp& h = hist_[i];
-        if (h.abandoned || h.kind == HistOp::Kind::Fsync) {
+        if ((h.abandoned && !unknown(h)) || h.kind == HistOp::Kind::Fsync) {
             continue;
         }
-        if (!h.ok) {
-            continue;  // failed writes were never applied; failed reads saw nothing
+        if (!h.ok && !unknown(h)) {
+            continue;  // failed one-page writes were never applied; failed reads saw nothing
         }
         std::string who = fmt::format("op{} n{} c{}", i, h.node, h.client);
         for (auto& [r, v] : h.regs) {
@@ -1005,7 +1023,7 @@ void Sim::check_history() {
                                                    : check::RegisterOp::Kind::Write;
             op.value = v;
             op.invoke = h.invoke;
-            op.complete = h.complete;
+            op.complete = unknown(h) ? check::kPending : h.complete;
             op.who = who;
             per_reg[r].push_back(op);
         }
@@ -1025,7 +1043,7 @@ void Sim::check_history() {
     // (crashed nodes, dropped sessions) are exempt.
     std::map<std::pair<uint64_t, uint64_t>, const HistOp*> write_of;  // (register, value) -> write
     for (const HistOp& w : hist_) {
-        if (w.kind == HistOp::Kind::Write && w.ok && !w.abandoned) {
+        if ((w.kind == HistOp::Kind::Write && w.ok && !w.abandoned) || unknown(w)) {
             for (auto& [r, v] : w.regs) {
                 write_of[{r, v}] = &w;
             }
@@ -1038,8 +1056,10 @@ void Sim::check_history() {
         }
         for (auto& [r, durable_value] : fs.durable) {
             auto dw = write_of.find({r, durable_value});
-            int64_t durable_done =
-                durable_value == 0 ? -1 : (dw == write_of.end() ? -1 : dw->second->complete);
+            int64_t durable_done = durable_value == 0 ? -1
+                                   : dw == write_of.end() ? -1
+                                   : unknown(*dw->second) ? check::kPending
+                                                          : dw->second->complete;
             for (const HistOp& w : hist_) {
                 if (w.kind != HistOp::Kind::Write || !w.ok || w.abandoned ||
                     w.complete >= fs.invoke) {
