@@ -66,6 +66,7 @@ class Cluster {
                     ++completed_;
                     break;
                 case EffectKind::StoreWrite:
+                case EffectKind::HomeState:
                     break;
             }
         }

@@ -216,6 +216,10 @@ void Engine::on_join(const Message& m, Time now) {
     if (peer.session != 0) {
         forget_node(m.from, now);
     }
+    if ((dead_ & bit(m.from)) != 0) {
+        dead_ &= ~bit(m.from);
+        persist_home_state();
+    }
     peer.node_incarnation = m.incarnation;
     peer.session = (cfg_.home_incarnation << 32) | (next_session_++ & 0xFFFFFFFFu);
     peer.last_heard = now;
@@ -614,7 +618,23 @@ void Engine::on_put_m(const Message& m) {
 }
 
 void Engine::on_reclaim(const Message& m) {
-    if (!recovering_ || m.range.count > cfg_.range_pages_max || m.pages.size() != m.range.count) {
+    // Only pages held under the previous incarnation, by a node it had not declared dead, are
+    // taken: a node that was declared dead (and perhaps cut off since) may hold pages that the
+    // previous incarnation then gave to others, and an older incarnation's pages may have been
+    // replaced during a recovery the node missed.
+    bool stale =
+        m.incarnation != cfg_.previous_home_incarnation || (cfg_.previous_dead & bit(m.from)) != 0;
+    if (stale && recovering_) {
+        notice(fmt::format("home n{} refuses n{}'s reclaim of {}: {}",
+                           cfg_.self,
+                           m.from,
+                           to_string(m.file),
+                           (cfg_.previous_dead & bit(m.from)) != 0
+                               ? "the previous incarnation declared it dead"
+                               : "held under an older incarnation"));
+    }
+    if (!recovering_ || stale || m.range.count > cfg_.range_pages_max ||
+        m.pages.size() != m.range.count) {
         Message n;
         n.status = Code::TooLate;
         reply(m, MsgType::Nack, std::move(n));
@@ -676,6 +696,13 @@ void Engine::forget_node(NodeId n, Time now) {
     }
 }
 
+void Engine::persist_home_state() {
+    Effect e;
+    e.kind = EffectKind::HomeState;
+    e.nodes = dead_;
+    out_.push_back(std::move(e));
+}
+
 void Engine::end_recovery(Time now) {
     notice(fmt::format("home n{} recovery over", cfg_.self));
     recovering_ = false;
@@ -694,6 +721,10 @@ void Engine::home_tick(Time now) {
         if (p.session != 0 && n != cfg_.self &&
             now - p.last_heard > cfg_.lease_us + cfg_.grace_us) {
             notice(fmt::format("home n{} declares n{} dead", cfg_.self, n));
+            // Durable before anything of n's is given to another node (the adapter runs
+            // effects in order): a later incarnation must not take n's pages back from it.
+            dead_ |= bit(n);
+            persist_home_state();
             forget_node(n, now);
         }
     }

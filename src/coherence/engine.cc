@@ -569,6 +569,7 @@ void Engine::drop_home(NodeId home, Time now) {
                 pg.state == PState::M || pg.state == PState::MI_K || pg.state == PState::MI_A;
             if (has_dirty && pg.data) {
                 l.reclaim.push_back({f, {Range{p, 1}, {pg.data}}});
+                l.reclaim_incarnation = l.incarnation;
             }
             set_state(f, p, pg, NodeEvent::Drop, PState::I);
             erase_page(f, p);
@@ -632,6 +633,7 @@ void Engine::on_join_ack(const Message& m, Time now) {
             r.file = f;
             r.range = rp.first;
             r.pages = std::move(rp.second);
+            r.incarnation = l.reclaim_incarnation;
             send_to_home(std::move(r), now);
         }
     } else {

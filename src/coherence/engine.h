@@ -35,6 +35,12 @@ struct EngineConfig {
     NodeMask members = 0;  // every node of the cluster, self included
     uint64_t node_incarnation = 1;
     uint64_t home_incarnation = 1;  // > 1 after a restart: the home recovers first
+    // What the previous incarnation of this home left on disk (HomeState effects): its
+    // incarnation (0: none known) and the nodes whose last session it declared dead. During
+    // recovery only pages held under that incarnation, by nodes it had not declared dead, are
+    // reclaimed: the others may have been given to another node since.
+    uint64_t previous_home_incarnation = 0;
+    NodeMask previous_dead = 0;
     uint32_t page_size = 4096;
     uint64_t cache_pages_max = 65536;
     Time lease_us = 2'000'000;
@@ -158,6 +164,7 @@ class Engine {
         Time busy_until = 0;     // the home refused with Busy: no new requests before then
         uint32_t inflight = 0;
         std::vector<std::pair<FileId, std::pair<Range, std::vector<PageBuf>>>> reclaim;
+        uint64_t reclaim_incarnation = 0;  // the home incarnation the reclaim pages were held under
     };
     enum class LocalKind : uint8_t { Read, Write, Fsync };
     struct LocalReq {
@@ -294,6 +301,7 @@ class Engine {
     void on_put_m(const Message& m);
     void on_ack(const Message& m, Time now);
     void on_reclaim(const Message& m);
+    void persist_home_state();
     void try_admit(uint64_t ino, Time now);
     void start_txn(uint64_t ino, const Waiting& w, Time now);
     void finish_txn(uint64_t id, Time now);
@@ -352,6 +360,7 @@ class Engine {
     std::array<Peer, kMaxNodes> peers_{};
     std::map<uint64_t, PendingSync> syncs_;
     bool recovering_ = false;
+    NodeMask dead_ = 0;       // nodes whose last session this incarnation declared dead (persisted)
     bool admitting_ = false;  // try_admit is running: nested calls leave the work to it
     Time recovery_deadline_ = 0;
     bool started_ = false;

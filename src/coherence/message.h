@@ -81,6 +81,8 @@ enum class EffectKind : uint8_t {
     ReadDone,          // req, status, pages
     WriteDone,         // req, status
     FsyncDone,         // req, status
+    HomeState,         // nodes: persist (durably, before any later effect) the nodes whose last
+                       // session this home incarnation declared dead; see EngineConfig
 };
 
 struct Effect {
@@ -92,6 +94,7 @@ struct Effect {
     Range range;
     std::vector<PageBuf> pages;
     Status status;
+    NodeMask nodes = 0;
 };
 
 std::string to_string(const Effect& e);

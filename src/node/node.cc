@@ -6,9 +6,11 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <filesystem>
 
 #include "base/log.h"
 #include "net/auth.h"
+#include "node/home_state.h"
 #include "node/ino.h"
 #include "node/sync_worker.h"
 #include "store/path.h"
@@ -162,7 +164,29 @@ Result<std::unique_ptr<Node>> Node::create(const config::NodeConfig& config,
                                              .count());
     ec.node_incarnation = inc;
     ec.home_incarnation = inc;
+    // What the previous incarnation of this home declared, then this incarnation's own record
+    // (durable before any peer can hear of it).
+    const std::string state_path =
+        (std::filesystem::path(config.node.data_dir) / "home-state").string();
+    auto previous = load_home_state(state_path);
+    if (!previous.is_ok()) {
+        return previous.status().with_context("home state");
+    }
+    if (previous->incarnation >= inc) {
+        return Status(Code::InvalidArgument,
+                      fmt::format("{}: the previous incarnation {} is not older than this one "
+                                  "({}): has the clock gone back?",
+                                  state_path,
+                                  previous->incarnation,
+                                  inc));
+    }
+    ec.previous_home_incarnation = previous->incarnation;
+    ec.previous_dead = previous->dead;
+    if (Status st = save_home_state(state_path, HomeState{inc, 0}); !st.is_ok()) {
+        return st.with_context("home state");
+    }
     std::unique_ptr<Node> n(new Node(config, loop, std::move(names), ec));
+    n->home_state_path_ = state_path;
 
     for (size_t i = 0; i < config.exports.size(); ++i) {
         if (i >= kExportsPerNodeMax) {
@@ -360,6 +384,19 @@ void Node::execute(Effect& e) {
                 send(std::move(e.msg));
             }
             return;
+        case EffectKind::HomeState: {
+            // Synchronous on purpose: the effects after this one may hand a dead node's pages
+            // to others, and a restart must find the death on disk first.
+            Status st = save_home_state(home_state_path_,
+                                        HomeState{engine_.home_incarnation(self_), e.nodes});
+            if (!st.is_ok()) {
+                log::error(
+                    "cannot record the nodes declared dead ({}); a restart of this home "
+                    "could take back pages they no longer own",
+                    st.to_string());
+            }
+            return;
+        }
         case EffectKind::KernelInvalidate: {
             ++c.kernel_invalidations;
             uint64_t id = e.token;

@@ -193,6 +193,7 @@ class Node {
     std::unique_ptr<SyncWorker> sync_;
     KernelCache* kernel_ = nullptr;
     bool skip_kernel_invalidation_ = false;  // test.fault: a planted bug
+    std::string home_state_path_;            // data_dir/home-state (home_state.h)
     std::function<void(std::vector<wire::Counter>&)> counter_source_;
 
     std::map<std::string, VolumeRef, std::less<>> volumes_;

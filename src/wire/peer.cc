@@ -92,7 +92,7 @@ constexpr std::array<Layout, coherence::kMsgTypeCount> kLayouts = {{
     VR_LAYOUT(PutAck, false, P::None, F::Session, F::Incarnation, F::File, F::Range),
     VR_LAYOUT(Fsync, true, P::None, F::Session, F::File),
     VR_LAYOUT(FsyncAck, true, P::None, F::Session, F::Incarnation, F::Status),
-    VR_LAYOUT(Reclaim, false, P::All, F::Session, F::File, F::Range),
+    VR_LAYOUT(Reclaim, false, P::All, F::Session, F::Incarnation, F::File, F::Range),
     VR_LAYOUT(RecoverDone, false, P::None, F::Session, F::Incarnation),
     VR_LAYOUT(Nack, true, P::None, F::Session, F::Incarnation, F::File, F::Status),
 }};

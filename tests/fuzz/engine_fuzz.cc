@@ -222,6 +222,8 @@ struct Harness {
             case EffectKind::StoreSync:
                 syncs.push_back(e.token);
                 return;
+            case EffectKind::HomeState:
+                return;
             case EffectKind::ReadDone:
             case EffectKind::WriteDone:
             case EffectKind::FsyncDone:

@@ -159,6 +159,10 @@ struct Node {
     bool up = true;
     uint64_t node_inc = 1;
     uint64_t home_inc = 1;
+    // The home's durable record (HomeState effects; node/home_state.h in the daemon): the
+    // incarnation that wrote it and the nodes it declared dead. Survives crashes.
+    uint64_t disk_inc = 0;
+    coherence::NodeMask disk_dead = 0;
     std::map<std::pair<uint64_t, PageIndex>, std::pair<PageBuf, PageBuf>> store;  // (vol, dur)
     std::map<std::pair<int, PageIndex>, PageBuf> kernel;
     std::map<uint64_t, KInv> kinvs;
@@ -264,6 +268,10 @@ void Sim::make_engine(int n) {
     cfg.members = (coherence::NodeMask{1} << o_.nodes) - 1;
     cfg.node_incarnation = nodes_[n].node_inc;
     cfg.home_incarnation = nodes_[n].home_inc;
+    cfg.previous_home_incarnation = nodes_[n].disk_inc;
+    cfg.previous_dead = nodes_[n].disk_dead;
+    nodes_[n].disk_inc = nodes_[n].home_inc;
+    nodes_[n].disk_dead = 0;
     cfg.page_size = kPageSize;
     cfg.cache_pages_max = o_.cache_pages_max;
     cfg.lease_us = kLease;
@@ -395,6 +403,9 @@ void Sim::on_effect(int n, Effect& e) {
             }
             return;
         }
+        case EffectKind::HomeState:
+            node.disk_dead = e.nodes;
+            return;
         case EffectKind::StoreSync: {
             Event ev;
             ev.t = now_ + static_cast<Time>(rnd(100, 3000));
@@ -1056,7 +1067,7 @@ void Sim::check_history() {
         }
         for (auto& [r, durable_value] : fs.durable) {
             auto dw = write_of.find({r, durable_value});
-            int64_t durable_done = durable_value == 0 ? -1
+            int64_t durable_done = durable_value == 0     ? -1
                                    : dw == write_of.end() ? -1
                                    : unknown(*dw->second) ? check::kPending
                                                           : dw->second->complete;

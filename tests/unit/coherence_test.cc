@@ -50,7 +50,9 @@ struct Bus {
             engines.push_back(std::make_unique<Engine>(c));
         }
         stores.resize(static_cast<size_t>(nodes));
+        disks.resize(static_cast<size_t>(nodes));
         for (int n = 0; n < nodes; ++n) {
+            disks[n].incarnation = cfgs[n].home_incarnation;
             collect(n);
         }
     }
@@ -58,6 +60,9 @@ struct Bus {
         EngineConfig c = cfgs[n];
         c.node_incarnation = inc;
         c.home_incarnation = inc;
+        c.previous_home_incarnation = disks[n].incarnation;
+        c.previous_dead = disks[n].dead;
+        disks[n] = Disk{inc, 0};
         engines[n] = std::make_unique<Engine>(c);
         engines[n]->start(now);
         collect(n);
@@ -84,6 +89,9 @@ struct Bus {
             }
             if (e.kind == EffectKind::KernelInvalidate) {
                 kernel_pending[n].push_back(e.token);
+            }
+            if (e.kind == EffectKind::HomeState) {
+                disks[n].dead = e.nodes;
             }
             done.push_back({n, e});
         }
@@ -150,6 +158,11 @@ struct Bus {
     std::vector<EngineConfig> cfgs;
     std::vector<std::unique_ptr<Engine>> engines;
     std::vector<std::map<PageIndex, PageBuf>> stores;
+    struct Disk {  // what a home keeps across restarts (HomeState)
+        uint64_t incarnation = 0;
+        NodeMask dead = 0;
+    };
+    std::vector<Disk> disks;
     std::deque<Message> net;
     std::map<MsgType, size_t> sent;
     std::map<int, std::vector<uint64_t>> kernel_pending;
@@ -375,6 +388,58 @@ TEST(Engine, HomeRestartReclaimsModifiedPagesAndLosesNoFsyncedData) {
     bus.settle();
     ASSERT_TRUE(bus.completion(4) && bus.completion(4)->status.is_ok());
     EXPECT_EQ(value_of(bus.completion(4)->pages.at(0)), 20u);
+}
+
+TEST(Engine, AHomeRestartDoesNotTakeBackPagesFromANodeItDeclaredDead) {
+    // Found by the simulator (seed 5341): node 1 holds page 0 in M and is cut off; the home
+    // declares it dead and serves the page's older stored value to node 2; then the home
+    // crashes and restarts, the cut heals, and node 1 reclaims its page. Taking it would
+    // bring back a write that node 2 has already seen replaced by the older value.
+    Bus bus(3);
+    bus.stores[0][0] = page_of(10);
+    bus.at(1).write(1, kFile, 0, bytes_of(20), bus.now);
+    bus.collect(1);
+    bus.settle();
+    ASSERT_TRUE(bus.completion(1) && bus.completion(1)->status.is_ok());
+    auto cut = [&] {
+        std::erase_if(bus.net, [](const Message& m) { return m.from == 1 || m.to == 1; });
+    };
+    for (Time t = 100; t <= 2000; t += 100) {
+        bus.tick_all(t);
+        cut();
+        bus.settle();
+        cut();
+    }
+    EXPECT_EQ(bus.at(0).dir_entry(kFile.ino, 0).owner, kNoNode) << "node 1 declared dead";
+    EXPECT_EQ(bus.disks[0].dead, bit(1)) << "the death is on disk before the page moves on";
+    bus.at(2).read(2, kFile, Range{0, 1}, ReadMode::Direct, bus.now);
+    bus.collect(2);
+    bus.settle();
+    ASSERT_TRUE(bus.completion(2) && bus.completion(2)->status.is_ok());
+    EXPECT_EQ(value_of(bus.completion(2)->pages.at(0)), 10u);
+    // The home restarts; node 1 reaches it again and tries to reclaim.
+    bus.net.clear();
+    bus.restart(0, 2);
+    bus.at(1).on_link_reset(0, bus.now);
+    bus.at(2).on_link_reset(0, bus.now);
+    bus.collect(1);
+    bus.collect(2);
+    bus.settle();
+    EXPECT_EQ(value_of(bus.stores[0][0]), 10u) << "the dead node's page was taken back";
+    bus.at(2).read(3, kFile, Range{0, 1}, ReadMode::Direct, bus.now);
+    bus.collect(2);
+    bus.settle();
+    ASSERT_TRUE(bus.completion(3) && bus.completion(3)->status.is_ok());
+    EXPECT_EQ(value_of(bus.completion(3)->pages.at(0)), 10u);
+    // Node 1 learns that its write is gone at its next fsync.
+    bus.at(1).fsync(4, kFile, bus.now);
+    bus.collect(1);
+    bus.settle();
+    ASSERT_NE(bus.completion(4), nullptr);
+    EXPECT_EQ(bus.completion(4)->status.code(), Code::DataLost);
+    // And the record of the previous incarnation is not carried on: once node 1 has joined the
+    // new one, its pages may be reclaimed after a later restart.
+    EXPECT_EQ(bus.disks[0].dead, 0u);
 }
 
 TEST(Engine, HostileMessagesAreRefusedWithoutHarm) {

@@ -119,6 +119,8 @@ struct WireBus {
                 case EffectKind::StoreSync:
                     syncs.push_back({n, e.token});
                     break;
+                case EffectKind::HomeState:
+                    break;
                 case EffectKind::KernelInvalidate:
                     kernel[n].push_back(e.token);
                     break;

@@ -79,8 +79,11 @@ Uses uses(MsgType t) {
             u.session = u.file = u.range = true;
             break;
         case MsgType::PutM:
-        case MsgType::Reclaim:
             u.session = u.file = u.range = true;
+            u.data = Uses::All;
+            break;
+        case MsgType::Reclaim:  // incarnation: the one the pages were held under
+            u.session = u.incarnation = u.file = u.range = true;
             u.data = Uses::All;
             break;
         case MsgType::PutAck:
