@@ -1243,10 +1243,24 @@ void Node::exec_meta(NodeId from, wire::MetaRequest req, MetaCb cb) {
 }
 
 void Node::begin_entry_op(NodeId from, uint64_t dir, uint64_t dir2) {
+    std::vector<std::function<void()>> released;
     for (uint64_t d : {dir, dir2}) {
-        if (d != 0) {
-            entry_ops_[d].insert(from);
+        if (d == 0) {
+            continue;
         }
+        entry_ops_[d].insert(from);
+        // `from`'s kernel holds this directory's lock until this operation completes: an
+        // invalidation of its entries there cannot run before, so nothing may wait for it.
+        auto w = entry_waits_.find({d, from});
+        if (w != entry_waits_.end()) {
+            for (auto& [id, release] : w->second) {
+                released.push_back(std::move(release));
+            }
+            entry_waits_.erase(w);
+        }
+    }
+    for (auto& release : released) {
+        release();
     }
 }
 
@@ -1273,11 +1287,13 @@ void Node::invalidate_holders(std::vector<Inval> invals,
         size_t pending = 1;
         bool failed = false;
         std::function<void()> done;
+        std::set<std::string> waiting;  // "n2 entry f1 in 17", for the slow-wait log line
     };
     auto j = std::make_shared<Join>();
     j->done = std::move(done);
-    auto finish = [this, j](bool failed) {
+    auto finish = [this, j](bool failed, std::string what = {}) {
         j->failed |= failed;
+        j->waiting.erase(what);
         if (--j->pending != 0) {
             return;
         }
@@ -1302,13 +1318,18 @@ void Node::invalidate_holders(std::vector<Inval> invals,
         }
     }
     for (const Inval& inv : invals) {
-        auto& holders = inv.entry ? entry_holders_ : attr_holders_;
-        auto it = holders.find(inv.ino);
-        if (it != holders.end()) {
+        // A directory's entry holders stay holders: invalidating one name leaves every other
+        // name of the directory that they looked up in their kernels (a holder dropped here
+        // would miss the invalidation of those, and keep a stale entry for good).
+        if (inv.entry) {
+            continue;
+        }
+        auto it = attr_holders_.find(inv.ino);
+        if (it != attr_holders_.end()) {
             // Holders must fetch again; the requester keeps what its own reply gave it.
             it->second &= coherence::bit(except);
             if (it->second == 0) {
-                holders.erase(it);
+                attr_holders_.erase(it);
             }
         }
     }
@@ -1322,15 +1343,57 @@ void Node::invalidate_holders(std::vector<Inval> invals,
             ++j->pending;
             ++counters_->meta_invalidations_sent;
             FileId f{self_, inv.ino};
+            std::string what =
+                inv.entry
+                    ? fmt::format(
+                          "{}: entry '{}' of {}", names_[n], inv.name, coherence::to_string(f))
+                    : fmt::format("{}: attributes of {}", names_[n], coherence::to_string(f));
+            j->waiting.insert(what);
+            // Each wait ends once: by the answer, or (entries) released early when the holder's
+            // own entry operation in this directory is or becomes pending here. Such a node
+            // holds the directory's lock in its kernel, so its notification cannot run before
+            // that operation completes, which may wait on this one. The window this leaves is
+            // fuse.md's known gap.
+            auto once = std::make_shared<bool>(false);
+            auto complete = [finish, what, once](bool failed) {
+                if (!*once) {
+                    *once = true;
+                    finish(failed, what);
+                }
+            };
+            uint64_t wait_id = 0;
+            std::pair<uint64_t, NodeId> wait_key{inv.ino, n};
+            if (inv.entry) {
+                auto eo = entry_ops_.find(inv.ino);
+                if (eo != entry_ops_.end() && eo->second.count(n) != 0) {
+                    complete(false);
+                } else {
+                    wait_id = next_entry_wait_++;
+                    entry_waits_[wait_key][wait_id] = [complete] { complete(false); };
+                }
+            }
+            auto answered = [this, complete, wait_key, wait_id](bool failed) {
+                if (wait_id != 0) {
+                    auto w = entry_waits_.find(wait_key);
+                    if (w != entry_waits_.end()) {
+                        w->second.erase(wait_id);
+                        if (w->second.empty()) {
+                            entry_waits_.erase(w);
+                        }
+                    }
+                }
+                complete(failed);
+            };
             if (n == self_) {
                 if (kernel_ == nullptr) {
-                    finish(false);
+                    answered(false);
                 } else if (inv.entry) {
-                    kernel_->invalidate_entry(
-                        f, inv.name, [this, finish] { loop_.post([finish] { finish(false); }); });
+                    kernel_->invalidate_entry(f, inv.name, [this, answered] {
+                        loop_.post([answered] { answered(false); });
+                    });
                 } else {
                     kernel_->invalidate_attr(
-                        f, [this, finish] { loop_.post([finish] { finish(false); }); });
+                        f, [this, answered] { loop_.post([answered] { answered(false); }); });
                 }
                 continue;
             }
@@ -1338,19 +1401,22 @@ void Node::invalidate_holders(std::vector<Inval> invals,
             r.op = inv.entry ? wire::MetaOp::InvalEntry : wire::MetaOp::InvalAttr;
             r.ino = inv.ino;
             r.path = inv.name;
-            // A node with its own unlink/rmdir/rename in this directory waiting here holds the
-            // directory's lock in its kernel, so its notification cannot run before that op
-            // completes, which may wait on us: send it, but do not wait for it.
-            auto eo = entry_ops_.find(inv.ino);
-            if (inv.entry && eo != entry_ops_.end() && eo->second.count(n) != 0) {
-                --j->pending;
-                meta(n, std::move(r), [](wire::MetaReply) {});
-                continue;
-            }
-            meta(n, std::move(r), [finish](wire::MetaReply reply) {
-                finish(reply.code != Code::Ok);
+            meta(n, std::move(r), [answered](wire::MetaReply reply) {
+                answered(reply.code != Code::Ok);
             });
         }
+    }
+    if (j->pending > 1) {
+        // A wait this long holds up the operation of some program: say on what.
+        loop_.add_timer(now() + 1'000'000, [j] {
+            if (j->pending != 0 && !j->waiting.empty()) {
+                std::string list;
+                for (const std::string& w : j->waiting) {
+                    list += (list.empty() ? "" : "; ") + w;
+                }
+                log::warn("an invalidation has waited 1 s for {}", list);
+            }
+        });
     }
     finish(false);
 }

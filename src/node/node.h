@@ -213,6 +213,12 @@ class Node {
     // Directories with an unlink/rmdir/rename in progress here, by requester (a multiset: one
     // entry per operation).
     std::map<uint64_t, std::multiset<coherence::NodeId>> entry_ops_;
+    // Entry invalidations this home waits for, by (directory, node). When that node's own entry
+    // operation in the directory arrives, its kernel holds the directory's lock, so the wait is
+    // released at once (begin_entry_op); see fuse.md "Metadata".
+    std::map<std::pair<uint64_t, coherence::NodeId>, std::map<uint64_t, std::function<void()>>>
+        entry_waits_;
+    uint64_t next_entry_wait_ = 1;
     std::vector<net::LinkState> link_states_;  // last seen, per peer, to notice losses
     // Files being truncated at this home: requests that must wait for the truncation.
     std::map<uint64_t, std::vector<std::function<void()>>> truncating_;

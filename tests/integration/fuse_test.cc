@@ -193,6 +193,24 @@ TEST_F(Mounts, CreateRenameAndUnlinkAreSeenAtOnce) {
               "same\n");
 }
 
+// A node that looked up several names of a directory is told of a change to each of them, not
+// only of the first: the home used to forget the node as a holder of the directory's entries
+// once it had invalidated one name, and the node then kept "b" after it was renamed.
+TEST_F(Mounts, EveryChangedNameIsInvalidatedNotOnlyTheFirst) {
+    sh("mkdir -p " + at(1, "n1/names") + " && echo A > " + at(1, "n1/names/a") + " && echo B > " +
+       at(1, "n1/names/b") + " && echo C > " + at(1, "n1/names/c"));
+    for (const char* name : {"a", "b", "c"}) {  // n2's kernel caches all three entries
+        EXPECT_TRUE(fs::exists(at(2, std::string("n1/names/") + name)));
+    }
+    sh("mv " + at(3, "n1/names/a") + " " + at(3, "n1/names/a2"));
+    EXPECT_FALSE(fs::exists(at(2, "n1/names/a")));
+    sh("mv " + at(3, "n1/names/b") + " " + at(3, "n1/names/b2"));
+    EXPECT_FALSE(fs::exists(at(2, "n1/names/b"))) << "a stale entry survived the rename";
+    EXPECT_EQ(sh("cat " + at(2, "n1/names/b2")), "B\n");
+    sh("rm " + at(1, "n1/names/c"));
+    EXPECT_FALSE(fs::exists(at(2, "n1/names/c"))) << "a stale entry survived the unlink";
+}
+
 // Two nodes removing and renaming files in the same directory at the same time: each home
 // operation invalidates the other node's entries while that node's kernel holds the directory
 // for its own operation. Neither may wait for the other (that would stall until timeouts).
