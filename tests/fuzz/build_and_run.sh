@@ -9,6 +9,9 @@
 #                                                --runs 5000000 takes about an hour here)
 #   build_and_run.sh --regen-corpus              rebuild the seed corpus in tests/fuzz/corpus/wire/
 #
+# VR_FUZZ_UNIT_TIMEOUT (seconds, default 10): how long one input may run before it counts as a
+# hang. Raise it for long runs on a loaded machine, where a starved process can exceed 10 s.
+#
 # Sources are compiled directly (no CMake), so the target does not depend on the build tree's
 # compiler. Outputs go to $VR_FUZZ_OUT (default: <repo>/build/fuzz): the binary, the working
 # corpus (new inputs found; the committed corpus is only read) and crash artifacts.
@@ -80,7 +83,7 @@ if [[ "${1:-}" == "--engine" ]]; then
     -o "$out/engine_fuzz"
   mkdir -p "$out/engine_corpus" "$out/engine_artifacts"
   exec "$out/engine_fuzz" "$out/engine_corpus" "$here/corpus/engine" \
-    "${budget[@]}" -timeout=10 -rss_limit_mb=2048 -max_len=4096 \
+    "${budget[@]}" -timeout="${VR_FUZZ_UNIT_TIMEOUT:-10}" -rss_limit_mb=2048 -max_len=4096 \
     -artifact_prefix="$out/engine_artifacts/" -print_final_stats=1
 fi
 
@@ -95,5 +98,5 @@ fi
 mkdir -p "$out/corpus" "$out/artifacts"
 # New inputs go to the first directory (the working corpus); the committed seeds are read only.
 exec "$out/wire_fuzz" "$out/corpus" "$here/corpus/wire" \
-  -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=20000 \
+  -max_total_time="$seconds" -timeout="${VR_FUZZ_UNIT_TIMEOUT:-10}" -rss_limit_mb=2048 -max_len=20000 \
   -artifact_prefix="$out/artifacts/" -print_final_stats=1
