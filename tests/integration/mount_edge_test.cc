@@ -238,10 +238,10 @@ TEST_F(MountEdge, SparseFileBeyondFourGiB) {
 }
 
 // One node truncates a file to random sizes and rewrites it, over and over; two other nodes read
-// it meanwhile. DISABLED: it finds an open liveness bug. The writer (on the home) livelocks: a
-// write of several pages needs all of them in M at once, they come in separate GetM runs, and
-// the readers' GetS recall one run while the writer waits for the other, round after round, until
-// the request times out (EIO after timeouts.request_ms). docs/TESTING.md, "Hostile input". A reader
+// it meanwhile. It found a livelock: a write of several pages waited to hold all of them in M
+// at once, they came in separate GetM runs, and the readers' GetS recalled one run while the
+// writer waited for the other, until the request timed out (EIO). Writes now apply page by page
+// (protocol.md §2); every write and truncate here must succeed. A reader
 // may see the pattern or zeros (the part a truncate cut and a later extension brought back) and
 // never more than the file's largest size, never other bytes. Then, quiet, every node agrees on the
 // size and the bytes.
