@@ -42,7 +42,6 @@ std::string to_string(const Message& m) {
                        m.type == MsgType::Recall ? (m.to_shared ? " toS" : " toI") : "");
 }
 
-namespace {
 bool is_home_bound(MsgType t) {
     switch (t) {
         case MsgType::Join:
@@ -61,7 +60,6 @@ bool is_home_bound(MsgType t) {
             return false;
     }
 }
-}  // namespace
 
 Engine::Engine(EngineConfig config)
     : cfg_(config), node_row_hits_(node_table().size()), dir_row_hits_(dir_table().size()) {

@@ -72,6 +72,9 @@ struct Message {
 };
 
 std::string to_string(const Message& m);
+// True for the types a node sends to a home (the home's engine handles them); the others go
+// from a home to a node.
+bool is_home_bound(MsgType t);
 
 enum class EffectKind : uint8_t {
     Send,              // msg

@@ -291,32 +291,13 @@ struct Harness {
         return b;
     }
 
-    static bool home_bound(MsgType t) {
-        switch (t) {
-            case MsgType::Join:
-            case MsgType::LeaseRenew:
-            case MsgType::GetS:
-            case MsgType::GetM:
-            case MsgType::InvAck:
-            case MsgType::RecallAck:
-            case MsgType::PutS:
-            case MsgType::PutM:
-            case MsgType::Fsync:
-            case MsgType::Reclaim:
-            case MsgType::RecoverDone:
-                return true;
-            default:
-                return false;
-        }
-    }
-
     // A message from fields, through encode_peer and decode_peer.
     void built_message(Input& in) {
         Message m;
         m.type = static_cast<MsgType>(in.u8() % kMsgTypeCount);
         m.from = peer(in);
         m.to = kSelf;
-        m.session = session(in, m.from, home_bound(m.type));
+        m.session = session(in, m.from, is_home_bound(m.type));
         uint8_t inc = in.u8();
         m.incarnation = inc % 4 == 3 ? in.u64() : inc % 4;
         m.id = id(in, m.from);
