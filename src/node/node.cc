@@ -863,8 +863,8 @@ void Node::read(
     // Both parts are counted before either starts: either may complete at once.
     j->pending = (prefetch ? 1 : 0) + (have_size ? 0 : 1);
     if (prefetch) {
-        PageIndex end = fill ? pages_until(offset + length)
-                             : pages_until(std::min(offset + length, *known));
+        PageIndex end =
+            fill ? pages_until(offset + length) : pages_until(std::min(offset + length, *known));
         j->covered_end = end;
         engine_read(
             file, Range{first, end - first}, mode, [j, finish](Result<std::vector<PageBuf>> r) {

@@ -88,7 +88,8 @@ class EventLoop {
     size_t posted_max_;
     bool stopping_ = false;  // run() should return
     bool closed_ = false;    // shutdown(): post() refuses
-    std::atomic<std::thread::id> loop_thread_{};  // read by post() on any thread
+    // Set by run(); read by post() on any thread.
+    std::atomic<std::thread::id> loop_thread_{};
     // Tasks the loop thread posted to itself: loop thread only. Not bounded by posted_max_:
     // they come from the loop's own work, which the bounded queue and the fds already pace.
     std::deque<Task> local_;

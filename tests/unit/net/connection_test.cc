@@ -242,8 +242,7 @@ TEST(Connection, FramesCutFromReadAheadArriveWholeAndInOrder) {
         ASSERT_EQ(got[i].pages.size(), sent[i].second) << "frame " << i;
         for (uint64_t k = 0; k < sent[i].second; ++k) {
             EXPECT_EQ((*got[i].pages[k])[0], std::byte{static_cast<uint8_t>(sent[i].first + k)});
-            EXPECT_EQ((*got[i].pages[k])[4095],
-                      std::byte{static_cast<uint8_t>(sent[i].first + k)});
+            EXPECT_EQ((*got[i].pages[k])[4095], std::byte{static_cast<uint8_t>(sent[i].first + k)});
         }
     }
 }
