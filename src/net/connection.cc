@@ -128,6 +128,13 @@ void Connection::close(const Status& why) {
 }
 
 int Connection::detach() {
+    if (fd_ >= 0 && rx_pos_ < rx_end_) {
+        // Bytes past the last frame were read ahead and cannot be handed over with the socket
+        // (a peer that follows the handshake sends nothing before it is answered).
+        close(Status(Code::ProtocolError,
+                     fmt::format("{} sent more than the frame it had to wait after", label_)));
+        return -1;
+    }
     int fd = fd_;
     if (fd >= 0) {
         loop_.remove(fd);
@@ -148,12 +155,63 @@ void Connection::on_events(uint32_t events) {
     }
 }
 
+bool Connection::refill() {
+    if (rx_dry_ || fd_ < 0) {
+        return false;
+    }
+    if (rx_.size() != kRxBytes) {
+        rx_.resize(kRxBytes);
+    }
+    for (;;) {
+        ssize_t n = ::read(fd_, rx_.data(), rx_.size());
+        if (n > 0) {
+            rx_pos_ = 0;
+            rx_end_ = static_cast<size_t>(n);
+            rx_dry_ = rx_end_ < rx_.size();
+            stats_.bytes_in += static_cast<uint64_t>(n);
+            return true;
+        }
+        if (n == 0) {
+            close(Status(Code::Unavailable, fmt::format("{} closed the connection", label_)));
+            return false;
+        }
+        if (errno == EINTR) {
+            continue;
+        }
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            close(Status(Code::IoError,
+                         fmt::format("read from {}: {}", label_, std::strerror(errno))));
+        }
+        rx_dry_ = true;
+        return false;
+    }
+}
+
 bool Connection::read_some(std::span<std::byte> dst, size_t& filled) {
     while (filled < dst.size()) {
-        ssize_t n = ::read(fd_, dst.data() + filled, dst.size() - filled);
+        if (rx_pos_ < rx_end_) {
+            size_t n = std::min(rx_end_ - rx_pos_, dst.size() - filled);
+            std::memcpy(dst.data() + filled, rx_.data() + rx_pos_, n);
+            rx_pos_ += n;
+            filled += n;
+            continue;
+        }
+        size_t want = dst.size() - filled;
+        if (want < kRxBytes) {
+            if (!refill()) {
+                return false;
+            }
+            continue;
+        }
+        // Large (an encrypted record): straight into its place.
+        if (rx_dry_ || fd_ < 0) {
+            return false;
+        }
+        ssize_t n = ::read(fd_, dst.data() + filled, want);
         if (n > 0) {
             filled += static_cast<size_t>(n);
             stats_.bytes_in += static_cast<uint64_t>(n);
+            rx_dry_ = static_cast<size_t>(n) < want;
             continue;
         }
         if (n == 0) {
@@ -167,9 +225,28 @@ bool Connection::read_some(std::span<std::byte> dst, size_t& filled) {
             close(Status(Code::IoError,
                          fmt::format("read from {}: {}", label_, std::strerror(errno))));
         }
+        rx_dry_ = true;
         return false;
     }
     return true;
+}
+
+void Connection::take_data_from_buffer() {
+    size_t skip = data_filled_;
+    for (auto& s : data_spans_) {
+        if (rx_pos_ >= rx_end_ || data_filled_ >= cur_.header.data_len) {
+            return;
+        }
+        if (skip >= s.size()) {
+            skip -= s.size();
+            continue;
+        }
+        size_t n = std::min(rx_end_ - rx_pos_, s.size() - skip);
+        std::memcpy(s.data() + skip, rx_.data() + rx_pos_, n);
+        rx_pos_ += n;
+        data_filled_ += n;
+        skip = 0;
+    }
 }
 
 void Connection::set_encryption(const SessionKeys& keys) {
@@ -185,8 +262,10 @@ void Connection::set_encryption(const SessionKeys& keys) {
 }
 
 void Connection::on_readable() {
-    // Bounded work per wake-up so that one busy peer cannot starve the others.
-    for (int frames = 0; frames < 64 && fd_ >= 0; ++frames) {
+    rx_dry_ = false;  // readable again
+    // Bounded work per wake-up so that one busy peer cannot starve the others; but what the
+    // read-ahead buffer holds is always taken (the socket may not wake us for it again).
+    for (int frames = 0; (frames < 64 || rx_pos_ < rx_end_) && fd_ >= 0; ++frames) {
         if (seal_) {
             // Encryption began at the last frame's boundary (set from its on_frame).
             on_readable_sealed();
@@ -215,6 +294,20 @@ void Connection::on_readable() {
         }
         if (phase_ == Phase::Data) {
             while (data_filled_ < cur_.header.data_len) {
+                if (rx_pos_ < rx_end_) {
+                    take_data_from_buffer();
+                    continue;
+                }
+                if (cur_.header.data_len - data_filled_ < kRxBytes) {
+                    // The rest of a small section, and likely the frames after it: one read.
+                    if (!refill()) {
+                        return;
+                    }
+                    continue;
+                }
+                if (rx_dry_) {
+                    return;
+                }
                 // readv straight into the destination buffers, starting where we stopped.
                 std::vector<iovec> iov;
                 size_t skip = data_filled_;
@@ -229,10 +322,15 @@ void Connection::on_readable() {
                         break;
                     }
                 }
+                size_t asked = 0;
+                for (const iovec& v : iov) {
+                    asked += v.iov_len;
+                }
                 ssize_t n = ::readv(fd_, iov.data(), static_cast<int>(iov.size()));
                 if (n > 0) {
                     data_filled_ += static_cast<size_t>(n);
                     stats_.bytes_in += static_cast<uint64_t>(n);
+                    rx_dry_ = static_cast<size_t>(n) < asked;
                     continue;
                 }
                 if (n == 0) {
@@ -247,6 +345,7 @@ void Connection::on_readable() {
                     close(Status(Code::IoError,
                                  fmt::format("read from {}: {}", label_, std::strerror(errno))));
                 }
+                rx_dry_ = true;
                 return;
             }
             deliver();
@@ -255,7 +354,7 @@ void Connection::on_readable() {
 }
 
 void Connection::on_readable_sealed() {
-    for (int records = 0; records < 64 && fd_ >= 0; ++records) {
+    for (int records = 0; (records < 64 || rx_pos_ < rx_end_) && fd_ >= 0; ++records) {
         if (!rec_started_) {
             if (!read_some(rec_len_buf_, rec_len_filled_)) {
                 return;

@@ -172,7 +172,14 @@ class Connection {
     std::vector<std::byte> seal(std::span<const std::byte> head,
                                 std::span<const std::span<const std::byte>> data);
     void enqueue(Out o);
+    // Fills dst from `filled` on: from the read-ahead buffer first, then from the socket. False
+    // when the socket has no more for now (or the connection closed).
     bool read_some(std::span<std::byte> dst, size_t& filled);
+    // One read() of whatever the socket holds, up to kRxBytes, into the read-ahead buffer
+    // (which must be empty). False if nothing came (or the connection closed).
+    bool refill();
+    // Copies what the read-ahead buffer holds of the data section into data_spans_.
+    void take_data_from_buffer();
     void begin_data();
     void deliver();
     void flush();
@@ -206,6 +213,17 @@ class Connection {
     bool rec_started_ = false;  // the length is read; rec_ is being filled
     std::vector<std::byte> rec_;
     size_t rec_filled_ = 0;
+
+    // Read-ahead: small frames (a page request, its 4 KiB answer, metadata) arrive whole in one
+    // read() and are cut from this buffer; large data sections are read straight into their
+    // pages. rx_dry_: a read this wake-up returned less than it asked for, so the socket is
+    // (as good as) empty: the next read waits for the next readiness event (epoll is
+    // level-triggered) instead of costing a system call that returns EAGAIN.
+    static constexpr size_t kRxBytes = 16 * 1024;
+    std::vector<std::byte> rx_;
+    size_t rx_pos_ = 0;
+    size_t rx_end_ = 0;
+    bool rx_dry_ = false;
 
     std::deque<Out> out_;
     size_t queued_bytes_ = 0;

@@ -396,11 +396,14 @@ void Transport::on_pending_frame(uint64_t id, Frame&& f) {
         return;
     }
     // Adopt the socket as the peer's link (replacing any older connection), then welcome it.
+    int new_fd = p.conn->detach();
+    if (new_fd < 0) {
+        return;  // it sent before it was welcomed: closed (and forgotten) by detach()
+    }
     if (l.reconnect_timer != 0) {
         loop_.cancel_timer(l.reconnect_timer);
         l.reconnect_timer = 0;
     }
-    int new_fd = p.conn->detach();
     loop_.post([this, id] { pending_.erase(id); });
     if (l.conn) {
         l.conn->close(Status(Code::Unavailable, "replaced by a new connection"));

@@ -7,6 +7,7 @@
 #include <cctype>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 
 #include "base/log.h"
 #include "net/auth.h"
@@ -46,6 +47,7 @@ using coherence::Range;
     X(meta_requests_refused, "metadata requests of peers refused with an error")                \
     X(meta_invalidations_sent, "attribute and entry invalidations sent to holders")             \
     X(reads, "local reads")                                                                     \
+    X(reads_held_size, "local reads clipped to a held size, without asking the home")           \
     X(writes, "local writes")                                                                   \
     X(fsyncs, "local fsyncs")                                                                   \
     X(request_errors, "local reads, writes and fsyncs that failed")                             \
@@ -345,9 +347,11 @@ void Node::tick() {
             continue;
         }
         net::LinkState st = transport_->info(n).state;
-        if (link_states_[n] == net::LinkState::Up && st != net::LinkState::Up &&
-            kernel_ != nullptr) {
-            kernel_->home_lost(n);
+        if (link_states_[n] == net::LinkState::Up && st != net::LinkState::Up) {
+            drop_held_sizes(n);
+            if (kernel_ != nullptr) {
+                kernel_->home_lost(n);
+            }
         }
         link_states_[n] = st;
     }
@@ -538,7 +542,10 @@ void Node::send_from_store(Message msg) {
     c.pages_served += msg.range.count;
     auto ex = export_at(ino_export(msg.file.ino));
     uint64_t local = ino_local(msg.file.ino);
-    if (msg.to != self_ && ex.is_ok()) {
+    // A few pages (a 4 KiB miss) are cheaper read and sent from memory: a pread each and the
+    // send, against a stat, a dup, the send, a sendfile and a close for the stream.
+    constexpr uint64_t kStreamMinPages = 5;
+    if (msg.to != self_ && ex.is_ok() && msg.range.count >= kStreamMinPages) {
         auto span = ex.value()->page_span(local, msg.range.first, msg.range.count);
         if (span.is_ok()) {
             net::FileSegment seg{span.value().fd.release(),
@@ -558,7 +565,8 @@ void Node::send_from_store(Message msg) {
                   coherence::to_string(msg.range),
                   span.status().to_string());
     }
-    // To ourselves (the pages stay in memory), or the streaming path failed: read the pages.
+    // To ourselves (the pages stay in memory), a few pages, or the streaming path failed: read
+    // the pages.
     Result<std::vector<PageBuf>> pages =
         ex.is_ok() ? ex.value()->read_pages(local, msg.range.first, msg.range.count)
                    : Result<std::vector<PageBuf>>(ex.status());
@@ -591,6 +599,7 @@ void Node::on_message(const Message& m) {
 
 void Node::on_link_reset(NodeId peer) {
     log::debug("resynchronising with {}", names_[peer]);
+    drop_held_sizes(peer);  // the peer may have lost (restarted) or given up on its holders
     fail_rpcs(peer,
               Status(Code::Unavailable, fmt::format("the link to {} was reset", names_[peer])));
     engine_.on_link_reset(peer, now());
@@ -706,11 +715,13 @@ std::vector<VolumeRef> Node::volumes() const {
 }
 
 void Node::meta(NodeId home, wire::MetaRequest req, MetaCb cb) {
-    // Every answer that carries a regular file's attributes refreshes this node's size hint.
-    cb = [this, home, cb = std::move(cb)](wire::MetaReply r) {
+    // Every answer that carries a regular file's attributes refreshes this node's size hint,
+    // and keeps its held sizes true.
+    cb = [this, home, op = req.op, cb = std::move(cb)](wire::MetaReply r) {
         if (r.code == Code::Ok && r.attr && r.attr->type == wire::MetaType::Regular) {
             note_size(FileId{home, r.attr->ino}, r.attr->size);
         }
+        note_attr_reply(home, op, r);
         cb(std::move(r));
     };
     if (home == self_) {
@@ -744,6 +755,31 @@ void Node::note_size(FileId file, uint64_t size) {
         size_hints_.clear();  // hints only save fetches; losing them costs one round trip
     }
     size_hints_[file] = size;
+}
+
+void Node::note_attr_reply(NodeId home, wire::MetaOp op, const wire::MetaReply& r) {
+    using wire::MetaOp;
+    if (r.code != Code::Ok || !r.attr) {
+        return;
+    }
+    FileId file{home, r.attr->ino};
+    bool at_once = op == MetaOp::Lookup || op == MetaOp::GetAttr || op == MetaOp::GetAttrPath ||
+                   op == MetaOp::Create;
+    if (!at_once || r.attr->type != wire::MetaType::Regular) {
+        held_sizes_.erase(file);
+        return;
+    }
+    if (held_sizes_.size() >= kHeldSizesMax && !held_sizes_.count(file)) {
+        held_sizes_.clear();  // forgetting costs only a GetAttr per file
+    }
+    held_sizes_[file] = r.attr->size;
+}
+
+void Node::drop_held_sizes(NodeId home) {
+    auto it = held_sizes_.lower_bound(FileId{home, 0});
+    while (it != held_sizes_.end() && it->first.home == home) {
+        it = held_sizes_.erase(it);
+    }
 }
 
 void Node::engine_read(FileId file,
@@ -786,7 +822,9 @@ void Node::read(
     // a size hint, both are asked for at once, on the same FIFO link, and the pages fetched are
     // those below the hinted size; if the home then reports a larger size, the rest is fetched
     // after. Without a hint the size is asked first. Either way the size the home reports is at
-    // least that of every write that completed before this read began.
+    // least that of every write that completed before this read began. A held size (see
+    // held_sizes_) is as good, since the home would have dropped it before acknowledging a
+    // change, and asks nothing.
     struct Join {
         int pending = 0;
         Status st;
@@ -841,16 +879,29 @@ void Node::read(
             complete();
         });
     };
-    auto hint = size_hints_.find(file);
     // A page-cache fill fetches every page the kernel asked for, past the end too: the kernel
     // keeps them (zero-filled), so the engine must know it holds them.
     bool fill = mode == coherence::ReadMode::KernelFill;
-    bool prefetch = fill || (hint != size_hints_.end() && hint->second > offset);
+    auto held = held_sizes_.find(file);
+    bool have_size = held != held_sizes_.end();
+    std::optional<uint64_t> known;
+    if (have_size) {
+        known = held->second;
+        j->size = held->second;
+        ++counters_->reads_held_size;
+    } else if (auto hint = size_hints_.find(file); hint != size_hints_.end()) {
+        known = hint->second;
+    }
+    bool prefetch = fill || (known && *known > offset);
+    if (have_size && !prefetch) {
+        complete();  // at or past the end
+        return;
+    }
     // Both parts are counted before either starts: either may complete at once.
-    j->pending = prefetch ? 2 : 1;
+    j->pending = (prefetch ? 1 : 0) + (have_size ? 0 : 1);
     if (prefetch) {
-        PageIndex end = fill ? pages_until(offset + length)
-                             : pages_until(std::min(offset + length, hint->second));
+        PageIndex end =
+            fill ? pages_until(offset + length) : pages_until(std::min(offset + length, *known));
         j->covered_end = end;
         engine_read(
             file, Range{first, end - first}, mode, [j, finish](Result<std::vector<PageBuf>> r) {
@@ -863,6 +914,9 @@ void Node::read(
                 }
                 finish();
             });
+    }
+    if (have_size) {
+        return;
     }
     wire::MetaRequest req;
     req.op = wire::MetaOp::GetAttr;
@@ -1008,6 +1062,9 @@ void Node::exec_meta(NodeId from, wire::MetaRequest req, MetaCb cb) {
         // The home of the file asks this node to drop what its kernel caches.
         FileId f{from, req.ino};
         auto reply = [cb] { cb(wire::MetaReply{}); };
+        if (req.op == MetaOp::InvalAttr) {
+            held_sizes_.erase(f);  // before the answer that lets the home go on
+        }
         if (kernel_ == nullptr) {
             reply();
         } else if (req.op == MetaOp::InvalAttr) {
@@ -1385,6 +1442,9 @@ void Node::invalidate_holders(std::vector<Inval> invals,
                 complete(failed);
             };
             if (n == self_) {
+                if (!inv.entry) {
+                    held_sizes_.erase(f);
+                }
                 if (kernel_ == nullptr) {
                     answered(false);
                 } else if (inv.entry) {

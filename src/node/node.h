@@ -13,8 +13,10 @@
 // calls meta(), which runs the request against the local store when the volume is ours and
 // sends a MetaRequest otherwise. File sizes belong to the home. A write first asks the home to
 // extend the file to cover it (Extend), on the same FIFO link and before the engine's GetM, so
-// the home's store has grown before any write-back of the data arrives. A read asks the home for
-// the size (GetAttr) alongside the page fetch and clips to it. A truncate at the home first
+// the home's store has grown before any write-back of the data arrives. A read clips to the
+// file's size: the one this node holds as a registered holder of the file's attributes (see
+// held_sizes_), else the size the home answers to a GetAttr sent alongside the page fetch. A
+// truncate at the home first
 // takes every tracked page past the new end to M at the home with zeros (which invalidates every
 // other copy), then shrinks the file.
 #pragma once
@@ -154,6 +156,9 @@ class Node {
     void on_meta_reply(coherence::NodeId peer, uint64_t id, wire::MetaReply reply);
     void fail_rpcs(coherence::NodeId peer, const Status& why);
     void note_size(coherence::FileId file, uint64_t size);
+    // Keeps held_sizes_ true: what a metadata reply from `home` tells about a file's size.
+    void note_attr_reply(coherence::NodeId home, wire::MetaOp op, const wire::MetaReply& r);
+    void drop_held_sizes(coherence::NodeId home);
     // With on_unreachable = "error", requests for a home whose link is down fail at once.
     Status check_reachable(coherence::NodeId home) const;
     void engine_read(coherence::FileId file,
@@ -226,6 +231,19 @@ class Node {
     // whatever the home's answer shows is missing right after (see read()).
     static constexpr size_t kSizeHintsMax = 65536;
     std::map<coherence::FileId, uint64_t> size_hints_;
+    // The sizes of the files whose attributes this node holds at their home: the home has this
+    // node in the file's attribute holders and invalidates it (InvalAttr, or a local
+    // invalidate_holders) before it acknowledges any size change, so a read may clip to these
+    // without asking. An entry is made only from the answer to a request the home answers at
+    // once, holder registration included (Lookup, GetAttr, GetAttrPath, Create): that answer
+    // leaves the home before the invalidation of any later change, on the same FIFO link. It is
+    // dropped by that invalidation, by any other answer about the file (an Extend, Truncate or
+    // SetAttr answer may be older than an invalidation that came first), and with everything of
+    // its home when the link to the home goes down or is reset (the home then waits out our
+    // lease before it acknowledges a change, as for the kernel's attributes). Dropping an entry
+    // is always safe: the next read asks the home again.
+    static constexpr size_t kHeldSizesMax = 65536;
+    std::map<coherence::FileId, uint64_t> held_sizes_;
     uint64_t tick_timer_ = 0;
     bool stopping_ = false;
     std::unique_ptr<Counters> counters_;

@@ -11,6 +11,10 @@
 
 namespace vr::runtime {
 
+namespace {
+constexpr int kLocalRounds = 64;
+}  // namespace
+
 int64_t monotonic_us() {
     timespec ts{};
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -72,6 +76,16 @@ void EventLoop::cancel_timer(uint64_t id) {
 }
 
 bool EventLoop::post(Task task) {
+    if (on_loop_thread()) {
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            if (closed_) {
+                return false;
+            }
+        }
+        local_.push_back(std::move(task));
+        return true;
+    }
     {
         std::unique_lock<std::mutex> lock(mu_);
         not_full_.wait(lock, [&] { return closed_ || posted_.size() < posted_max_; });
@@ -106,7 +120,17 @@ void EventLoop::shutdown() {
 }
 
 bool EventLoop::on_loop_thread() const {
-    return std::this_thread::get_id() == loop_thread_;
+    return std::this_thread::get_id() == loop_thread_.load(std::memory_order_relaxed);
+}
+
+void EventLoop::run_local(int rounds) {
+    for (int i = 0; i < rounds && !local_.empty(); ++i) {
+        std::deque<Task> batch;
+        batch.swap(local_);
+        for (Task& t : batch) {
+            t();
+        }
+    }
 }
 
 void EventLoop::drain_posted() {
@@ -151,7 +175,7 @@ void EventLoop::run_due_timers() {
 }
 
 Status EventLoop::run() {
-    loop_thread_ = std::this_thread::get_id();
+    loop_thread_.store(std::this_thread::get_id(), std::memory_order_relaxed);
     std::vector<epoll_event> events(256);
     for (;;) {
         {
@@ -161,10 +185,14 @@ Status EventLoop::run() {
                 break;
             }
         }
+        // Tasks the loop posted to itself run before it waits again (a request served at home
+        // passes a few messages to itself this way); if they keep posting, the wait becomes a
+        // poll, so that fds and timers get their turn too.
+        run_local(kLocalRounds);
         int n = epoll_wait(epfd_,
                            events.data(),
                            static_cast<int>(events.size()),
-                           static_cast<int>(next_timeout_ms()));
+                           local_.empty() ? static_cast<int>(next_timeout_ms()) : 0);
         if (n < 0 && errno != EINTR) {
             return Status(Code::IoError, fmt::format("epoll_wait: {}", std::strerror(errno)));
         }
@@ -184,6 +212,7 @@ Status EventLoop::run() {
     }
     // Run what was posted before the stop so that no waiter is left hanging.
     drain_posted();
+    run_local(kLocalRounds);
     return Status::ok();
 }
 

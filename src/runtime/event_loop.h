@@ -2,10 +2,14 @@
 // one-shot timers, and accepts work posted from other threads (FUSE workers, the notifier and
 // store threads) through a bounded queue woken by an eventfd. Everything registered with the
 // loop runs on the loop thread; only post() and stop() may be called from other threads.
+// A task the loop thread posts to itself (a message a node sends to itself, a completion that
+// is ready at once) takes no eventfd round trip: it is queued locally and runs once the
+// callback that posted it has returned, before the loop waits again.
 #pragma once
 
 #include <sys/epoll.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -42,7 +46,10 @@ class EventLoop {
     void cancel_timer(uint64_t id);
 
     // Thread-safe. Blocks while the queue is full (back-pressure on the posting thread) unless
-    // the loop was shut down, in which case the task is dropped and false is returned.
+    // the loop was shut down, in which case the task is dropped and false is returned. On the
+    // loop thread it never blocks (nothing could empty the queue while it waited): the task
+    // runs after the current callback returns, in posting order with the loop thread's other
+    // posts.
     bool post(Task task);
 
     // Runs until stop(). Returns the first error of epoll_wait other than EINTR. May be called
@@ -56,6 +63,9 @@ class EventLoop {
 
   private:
     void drain_posted();
+    // Runs the tasks the loop thread posted to itself, and those these post, for at most
+    // `rounds` rounds.
+    void run_local(int rounds);
     int64_t next_timeout_ms() const;
     void run_due_timers();
 
@@ -78,7 +88,11 @@ class EventLoop {
     size_t posted_max_;
     bool stopping_ = false;  // run() should return
     bool closed_ = false;    // shutdown(): post() refuses
-    std::thread::id loop_thread_;
+    // Set by run(); read by post() on any thread.
+    std::atomic<std::thread::id> loop_thread_{};
+    // Tasks the loop thread posted to itself: loop thread only. Not bounded by posted_max_:
+    // they come from the loop's own work, which the bounded queue and the fds already pace.
+    std::deque<Task> local_;
 };
 
 }  // namespace vr::runtime

@@ -166,6 +166,73 @@ TEST_F(Mounts, AppendIsSeenAtItsNewSizeEverywhere) {
     }
 }
 
+// Reads clip to the size a node holds as a registered holder of the file's attributes, without
+// asking the home (reads_held_size). Every size change, by any node and the home included
+// (a write past the end, a shrinking or growing truncate), is seen by the next read on every
+// node at once: through held direct fds, held page-cache fds and fresh fds.
+TEST_F(Mounts, SizeChangesAreSeenAtOnceByReadsThatUseHeldSizes) {
+    { std::ofstream(at(1, "n1/sized")) << std::string(100, 'a'); }
+    int direct[4] = {-1};
+    int cached[4] = {-1};
+    for (int k = 1; k <= 3; ++k) {
+        direct[k] = ::open(at(k, "n1/sized").c_str(), O_RDWR);
+        cached[k] = ::open(at(k, "n1/sized").c_str(), O_RDONLY);
+        ASSERT_GE(direct[k], 0) << std::strerror(errno);
+        ASSERT_GE(cached[k], 0) << std::strerror(errno);
+        ASSERT_EQ(pread_str(direct[k], 8192, 0).size(), 100u) << "n" << k;
+    }
+    uint64_t held_before = counter(2, "reads_held_size");
+    ASSERT_NE(held_before, UINT64_MAX);
+    size_t size = 100;
+    char fill = 'a';
+    for (int round = 0; round < 30; ++round) {
+        int changer = 1 + round % 3;
+        switch (round % 3) {
+            case 0: {  // a write past the end
+                fill = static_cast<char>('b' + round % 20);
+                std::string data(700 + round * 37, fill);
+                ASSERT_EQ(::pwrite(direct[changer], data.data(), data.size(), size),
+                          static_cast<ssize_t>(data.size()));
+                size += data.size();
+                break;
+            }
+            case 1:  // shrink
+                size = size / 2 + 1;
+                ASSERT_EQ(::ftruncate(direct[changer], static_cast<off_t>(size)), 0);
+                break;
+            case 2:  // grow (a hole of zeros)
+                size += 5000;
+                ASSERT_EQ(::ftruncate(direct[changer], static_cast<off_t>(size)), 0);
+                break;
+        }
+        for (int k = 1; k <= 3; ++k) {
+            std::string d = pread_str(direct[k], size + 9000, 0);
+            std::string c = pread_str(cached[k], size + 9000, 0);
+            std::string f;
+            {
+                int fd = ::open(at(k, "n1/sized").c_str(), O_RDWR);
+                ASSERT_GE(fd, 0);
+                f = pread_str(fd, size + 9000, 0);
+                ::close(fd);
+            }
+            EXPECT_EQ(d.size(), size) << "round " << round << ": n" << k << " held direct fd";
+            EXPECT_EQ(c.size(), size) << "round " << round << ": n" << k << " held cached fd";
+            EXPECT_EQ(f.size(), size) << "round " << round << ": n" << k << " fresh fd";
+            EXPECT_EQ(d, c) << "round " << round << ": n" << k;
+            EXPECT_EQ(d, f) << "round " << round << ": n" << k;
+            // A read from just below the end gets the rest, and one at the end gets nothing.
+            EXPECT_EQ(pread_str(direct[k], 100, static_cast<off_t>(size - 1)).size(), 1u);
+            EXPECT_EQ(pread_str(direct[k], 100, static_cast<off_t>(size)).size(), 0u);
+        }
+    }
+    // The direct reads on n2 (not the home) did use a held size.
+    EXPECT_GT(counter(2, "reads_held_size"), held_before + 30);
+    for (int k = 1; k <= 3; ++k) {
+        ::close(direct[k]);
+        ::close(cached[k]);
+    }
+}
+
 // create, rename and unlink are seen at once everywhere.
 TEST_F(Mounts, CreateRenameAndUnlinkAreSeenAtOnce) {
     for (int k = 1; k <= 3; ++k) {

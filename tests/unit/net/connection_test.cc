@@ -15,9 +15,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <random>
+#include <thread>
 
 #include "wire/peer.h"
 
@@ -167,6 +170,81 @@ std::vector<std::byte> joined(const Message& m) {
         out.insert(out.end(), pg->begin(), pg->end());
     }
     return out;
+}
+
+// The receiver reads ahead (one read() of up to 16 KiB, frames cut from it, large data sections
+// straight into their pages): a stream of small and large frames, written raw in chunks of
+// every size from 1 byte to more than a frame, arrives whole and in order, including frames
+// that end exactly at a read's end and more than 64 frames in one read.
+TEST(Connection, FramesCutFromReadAheadArriveWholeAndInOrder) {
+    Pair p;
+    std::vector<std::byte> stream;
+    std::vector<std::pair<uint64_t, uint64_t>> sent;  // (id, pages)
+    std::mt19937_64 rng(7);
+    for (uint64_t id = 1; id <= 400; ++id) {
+        uint64_t pages = id % 50 == 0 ? 256 : id % 3 == 0 ? 1 : id % 7 == 0 ? 3 : 0;
+        Message m = data_s(id, id, std::max<uint64_t>(pages, 1));
+        if (pages == 0) {
+            m.type = MsgType::GetS;
+        }
+        for (uint64_t i = 0; i < pages; ++i) {
+            m.pages.push_back(page(static_cast<uint8_t>(id + i), p.limits.page_size));
+        }
+        std::vector<std::byte> head;
+        std::vector<coherence::PageBuf> data;
+        ASSERT_TRUE(wire::encode_peer(m, p.limits, head, data).is_ok());
+        stream.insert(stream.end(), head.begin(), head.end());
+        for (const auto& d : data) {
+            stream.insert(stream.end(), d->begin(), d->end());
+        }
+        sent.emplace_back(id, pages);
+    }
+    // Then 100 small frames in a single write, the last thing on the socket: one read takes
+    // them all, and nothing wakes the receiver again.
+    size_t tail_at = stream.size();
+    for (uint64_t id = 401; id <= 500; ++id) {
+        Message m = data_s(id, id, 1);
+        m.type = MsgType::GetS;
+        std::vector<std::byte> head;
+        std::vector<coherence::PageBuf> data;
+        ASSERT_TRUE(wire::encode_peer(m, p.limits, head, data).is_ok());
+        stream.insert(stream.end(), head.begin(), head.end());
+        sent.emplace_back(id, 0);
+    }
+    int raw = p.a->detach();
+    ASSERT_GE(raw, 0);
+    // The writer: chunks of random sizes, small ones mostly, from a thread (the socket buffer is
+    // smaller than the stream).
+    std::thread writer([&] {
+        size_t at = 0;
+        int flags = fcntl(raw, F_GETFL);
+        fcntl(raw, F_SETFL, flags & ~O_NONBLOCK);
+        while (at < tail_at) {
+            size_t n = std::min<size_t>(tail_at - at,
+                                        rng() % 4 == 0 ? 1 + rng() % 100'000 : 1 + rng() % 200);
+            ssize_t w = ::write(raw, stream.data() + at, n);
+            if (w <= 0) {
+                break;
+            }
+            at += static_cast<size_t>(w);
+        }
+        // Once the receiver has surely drained the socket (a later read would be a new one).
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        ssize_t w = ::write(raw, stream.data() + at, stream.size() - at);
+        EXPECT_EQ(w, static_cast<ssize_t>(stream.size() - at));
+    });
+    std::vector<Message> got = receive(p, sent.size());
+    writer.join();
+    ::close(raw);
+    ASSERT_EQ(got.size(), sent.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+        EXPECT_EQ(got[i].id, sent[i].first);
+        ASSERT_EQ(got[i].pages.size(), sent[i].second) << "frame " << i;
+        for (uint64_t k = 0; k < sent[i].second; ++k) {
+            EXPECT_EQ((*got[i].pages[k])[0], std::byte{static_cast<uint8_t>(sent[i].first + k)});
+            EXPECT_EQ((*got[i].pages[k])[4095], std::byte{static_cast<uint8_t>(sent[i].first + k)});
+        }
+    }
 }
 
 TEST(Connection, FileSegmentsAreSentWithSendfileAndArriveIntact) {

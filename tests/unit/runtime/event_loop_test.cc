@@ -1,5 +1,6 @@
 // EventLoop: timers fire in order and can be cancelled; posted tasks from other threads run on
-// the loop thread; fd readiness is delivered; stop() ends run() and drains posted work.
+// the loop thread, and those the loop posts to itself after the posting callback; fd readiness
+// is delivered; stop() ends run() and drains posted work.
 #include "runtime/event_loop.h"
 
 #include <gtest/gtest.h>
@@ -7,7 +8,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <functional>
+#include <string>
 #include <thread>
+#include <vector>
 
 namespace vr::runtime {
 namespace {
@@ -42,6 +46,47 @@ TEST(EventLoop, PostedTasksRunOnTheLoopThread) {
     producer.join();
     EXPECT_EQ(ran.load(), 100);
     EXPECT_TRUE(all_on_loop.load());
+}
+
+// A task the loop thread posts to itself runs after the posting callback has returned, in
+// posting order with the loop's other self-posts (and those they post after them).
+TEST(EventLoop, SelfPostsRunAfterThePostingCallbackInOrder) {
+    EventLoop loop;
+    std::vector<std::string> order;
+    loop.add_timer(monotonic_us(), [&] {
+        loop.post([&] {
+            order.push_back("a");
+            loop.post([&] {
+                order.push_back("c");
+                loop.stop();
+            });
+        });
+        loop.post([&] { order.push_back("b"); });
+        order.push_back("callback done");
+    });
+    ASSERT_TRUE(loop.run().is_ok());
+    EXPECT_EQ(order, (std::vector<std::string>{"callback done", "a", "b", "c"}));
+}
+
+// A task that keeps posting itself does not starve timers or fds.
+TEST(EventLoop, SelfPostingTaskDoesNotStarveTimers) {
+    EventLoop loop;
+    uint64_t spins = 0;
+    bool stop = false;
+    std::function<void()> spin = [&] {
+        ++spins;
+        if (!stop) {
+            loop.post(spin);
+        }
+    };
+    loop.add_timer(monotonic_us(), [&] { loop.post(spin); });
+    loop.add_timer(monotonic_us() + 20'000, [&] {
+        stop = true;
+        loop.stop();
+    });
+    ASSERT_TRUE(loop.run().is_ok());
+    EXPECT_TRUE(stop);
+    EXPECT_GT(spins, 100u);
 }
 
 TEST(EventLoop, DeliversReadiness) {
