@@ -613,7 +613,7 @@ TEST(Peer, RejectsDataThatDoesNotMatchTheRange) {
     Limits limits = small_pages();
     auto rng = test::rng_for_test();
     Message m = random_message(MsgType::DataS, rng, limits);
-    m.range.count = 3;
+    m.range = Range{0, 3};  // a random first page could end the range past the largest file
     m.pages = {random_page(rng, 64), random_page(rng, 64), random_page(rng, 64)};
     auto w = encode(m, limits);
     ASSERT_TRUE(w.is_ok());
@@ -626,7 +626,7 @@ TEST(Peer, RejectsDataThatDoesNotMatchTheRange) {
                       "expected 4");
     // A DataM with part of its pages.
     Message dm = random_message(MsgType::DataM, rng, limits);
-    dm.range.count = 2;
+    dm.range = Range{0, 2};
     dm.pages = {random_page(rng, 64), random_page(rng, 64)};
     auto wm = encode(dm, limits);
     ASSERT_TRUE(wm.is_ok());
@@ -639,7 +639,7 @@ TEST(Peer, RejectsRecallAckBitmapsThatDisagreeWithTheData) {
     Limits limits = small_pages();
     auto rng = test::rng_for_test();
     Message m = random_message(MsgType::RecallAck, rng, limits);
-    m.range.count = 5;
+    m.range = Range{0, 5};
     m.pages = {random_page(rng, 64), nullptr, nullptr, random_page(rng, 64), nullptr};
     auto w = encode(m, limits);
     ASSERT_TRUE(w.is_ok());
