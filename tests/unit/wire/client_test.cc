@@ -3,6 +3,7 @@
 // handles, sizes, flags, codes and lists that break the rules.
 #include "wire/client.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <type_traits>
@@ -150,7 +151,9 @@ ClientReply random_reply(int kind, std::mt19937_64& rng) {
             StatsReply s;
             size_t n = rng() % 50;
             for (size_t i = 0; i < n; ++i) {
-                s.counters.push_back({std::to_string(i) + random_name(rng, 40), rng()});
+                // A fixed-width index first keeps names unique: random_name has digits too ("4"
+                // + "0-x" and "40" + "-x" were one name, which the encoder rightly refuses).
+                s.counters.push_back({fmt::format("{:02}", i) + random_name(rng, 40), rng()});
             }
             r.op = s;
             break;
