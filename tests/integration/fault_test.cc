@@ -224,7 +224,11 @@ TEST(Faults, ANonHomeNodeKilledWhileHoldingModifiedPagesLosesOnlyWhatWasNotFsync
     for (int cycle = 1; cycle <= 20; ++cycle) {
         SCOPED_TRACE("cycle " + std::to_string(cycle));
         int fd = ::open(at(c, 2, file).c_str(), O_RDWR | O_CLOEXEC);
-        ASSERT_GE(fd, 0) << std::strerror(errno);
+        // (Once, in a fresh-clone CI run, this open failed with EIO in cycle 1, right after the
+        // cluster came up; not reproduced since. The logs say why if it comes back.)
+        ASSERT_GE(fd, 0) << std::strerror(errno) << "\n--- n2's log:\n"
+                         << c.log(2) << "\n--- n1's log:\n"
+                         << c.log(1);
         // Pages 0-3: written and fsync'd, then some of them written again without an fsync.
         for (size_t p = 0; p < 4; ++p) {
             std::string data =
