@@ -164,27 +164,37 @@ bool Connection::refill() {
     }
     for (;;) {
         ssize_t n = ::read(fd_, rx_.data(), rx_.size());
-        if (n > 0) {
-            rx_pos_ = 0;
-            rx_end_ = static_cast<size_t>(n);
-            rx_dry_ = rx_end_ < rx_.size();
-            stats_.bytes_in += static_cast<uint64_t>(n);
-            return true;
+        switch (after_read(n, rx_.size(), "closed the connection")) {
+            case ReadStep::Got:
+                rx_pos_ = 0;
+                rx_end_ = static_cast<size_t>(n);
+                return true;
+            case ReadStep::Retry:
+                continue;
+            case ReadStep::Stop:
+                return false;
         }
-        if (n == 0) {
-            close(Status(Code::Unavailable, fmt::format("{} closed the connection", label_)));
-            return false;
-        }
-        if (errno == EINTR) {
-            continue;
-        }
-        if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            close(Status(Code::IoError,
-                         fmt::format("read from {}: {}", label_, std::strerror(errno))));
-        }
-        rx_dry_ = true;
-        return false;
     }
+}
+
+Connection::ReadStep Connection::after_read(ssize_t n, size_t want, std::string_view eof) {
+    if (n > 0) {
+        stats_.bytes_in += static_cast<uint64_t>(n);
+        rx_dry_ = static_cast<size_t>(n) < want;
+        return ReadStep::Got;
+    }
+    if (n == 0) {
+        close(Status(Code::Unavailable, fmt::format("{} {}", label_, eof)));
+        return ReadStep::Stop;
+    }
+    if (errno == EINTR) {
+        return ReadStep::Retry;
+    }
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        close(Status(Code::IoError, fmt::format("read from {}: {}", label_, std::strerror(errno))));
+    }
+    rx_dry_ = true;
+    return ReadStep::Stop;
 }
 
 bool Connection::read_some(std::span<std::byte> dst, size_t& filled) {
@@ -208,25 +218,13 @@ bool Connection::read_some(std::span<std::byte> dst, size_t& filled) {
             return false;
         }
         ssize_t n = ::read(fd_, dst.data() + filled, want);
-        if (n > 0) {
-            filled += static_cast<size_t>(n);
-            stats_.bytes_in += static_cast<uint64_t>(n);
-            rx_dry_ = static_cast<size_t>(n) < want;
-            continue;
-        }
-        if (n == 0) {
-            close(Status(Code::Unavailable, fmt::format("{} closed the connection", label_)));
+        ReadStep step = after_read(n, want, "closed the connection");
+        if (step == ReadStep::Stop) {
             return false;
         }
-        if (errno == EINTR) {
-            continue;
+        if (step == ReadStep::Got) {
+            filled += static_cast<size_t>(n);
         }
-        if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            close(Status(Code::IoError,
-                         fmt::format("read from {}: {}", label_, std::strerror(errno))));
-        }
-        rx_dry_ = true;
-        return false;
     }
     return true;
 }
@@ -327,26 +325,13 @@ void Connection::on_readable() {
                     asked += v.iov_len;
                 }
                 ssize_t n = ::readv(fd_, iov.data(), static_cast<int>(iov.size()));
-                if (n > 0) {
-                    data_filled_ += static_cast<size_t>(n);
-                    stats_.bytes_in += static_cast<uint64_t>(n);
-                    rx_dry_ = static_cast<size_t>(n) < asked;
-                    continue;
-                }
-                if (n == 0) {
-                    close(Status(Code::Unavailable,
-                                 fmt::format("{} closed the connection mid-frame", label_)));
+                ReadStep step = after_read(n, asked, "closed the connection mid-frame");
+                if (step == ReadStep::Stop) {
                     return;
                 }
-                if (errno == EINTR) {
-                    continue;
+                if (step == ReadStep::Got) {
+                    data_filled_ += static_cast<size_t>(n);
                 }
-                if (errno != EAGAIN && errno != EWOULDBLOCK) {
-                    close(Status(Code::IoError,
-                                 fmt::format("read from {}: {}", label_, std::strerror(errno))));
-                }
-                rx_dry_ = true;
-                return;
             }
             deliver();
         }

@@ -178,6 +178,11 @@ class Connection {
     // One read() of whatever the socket holds, up to kRxBytes, into the read-ahead buffer
     // (which must be empty). False if nothing came (or the connection closed).
     bool refill();
+    // What a read(v) of `want` bytes that returned n means: Got (n > 0, counted, rx_dry_ set when
+    // short), Retry (EINTR) or Stop (nothing more for now; end of stream, "label eof", and
+    // errors close the connection).
+    enum class ReadStep : uint8_t { Got, Retry, Stop };
+    ReadStep after_read(ssize_t n, size_t want, std::string_view eof);
     // Copies what the read-ahead buffer holds of the data section into data_spans_.
     void take_data_from_buffer();
     void begin_data();

@@ -1,6 +1,7 @@
 #include "node/home_state.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -9,8 +10,6 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-
-#include <fmt/format.h>
 
 #include "store/posix.h"
 
@@ -69,7 +68,8 @@ Result<HomeState> load_home_state(const std::string& path) {
 
 Status save_home_state(const std::string& path, const HomeState& state) {
     std::string tmp = path + ".tmp";
-    std::string text = fmt::format("incarnation {}\ndead {:#018x}\n", state.incarnation, state.dead);
+    std::string text =
+        fmt::format("incarnation {}\ndead {:#018x}\n", state.incarnation, state.dead);
     store::UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
     if (fd.get() < 0) {
         return store::errno_status(errno, "open", tmp);
@@ -93,7 +93,8 @@ Status save_home_state(const std::string& path, const HomeState& state) {
         return store::errno_status(errno, "rename", path);
     }
     std::string dir = std::filesystem::path(path).parent_path().string();
-    store::UniqueFd dfd(::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    store::UniqueFd dfd(
+        ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (dfd.get() < 0 || ::fsync(dfd.get()) != 0) {
         return store::errno_status(errno, "fsync", dir);
     }

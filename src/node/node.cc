@@ -1344,11 +1344,14 @@ void Node::invalidate_holders(std::vector<Inval> invals,
         size_t pending = 1;
         bool failed = false;
         std::function<void()> done;
-        std::set<std::string> waiting;  // "n2 entry f1 in 17", for the slow-wait log line
+        // (invalidation, holder) still unanswered; named in the log only if the wait is slow.
+        std::set<std::pair<size_t, NodeId>> waiting;
+        std::vector<Inval> invals;
     };
     auto j = std::make_shared<Join>();
     j->done = std::move(done);
-    auto finish = [this, j](bool failed, std::string what = {}) {
+    using Wait = std::pair<size_t, NodeId>;
+    auto finish = [this, j](bool failed, Wait what = {SIZE_MAX, coherence::kNoNode}) {
         j->failed |= failed;
         j->waiting.erase(what);
         if (--j->pending != 0) {
@@ -1400,11 +1403,7 @@ void Node::invalidate_holders(std::vector<Inval> invals,
             ++j->pending;
             ++counters_->meta_invalidations_sent;
             FileId f{self_, inv.ino};
-            std::string what =
-                inv.entry
-                    ? fmt::format(
-                          "{}: entry '{}' of {}", names_[n], inv.name, coherence::to_string(f))
-                    : fmt::format("{}: attributes of {}", names_[n], coherence::to_string(f));
+            Wait what{i, n};
             j->waiting.insert(what);
             // Each wait ends once: by the answer, or (entries) released early when the holder's
             // own entry operation in this directory is or becomes pending here. Such a node
@@ -1468,11 +1467,21 @@ void Node::invalidate_holders(std::vector<Inval> invals,
     }
     if (j->pending > 1) {
         // A wait this long holds up the operation of some program: say on what.
-        loop_.add_timer(now() + 1'000'000, [j] {
+        j->invals = invals;
+        loop_.add_timer(now() + 1'000'000, [this, j] {
             if (j->pending != 0 && !j->waiting.empty()) {
                 std::string list;
-                for (const std::string& w : j->waiting) {
-                    list += (list.empty() ? "" : "; ") + w;
+                for (const auto& [i, n] : j->waiting) {
+                    const Inval& inv = j->invals[i];
+                    FileId f{self_, inv.ino};
+                    list += (list.empty() ? "" : "; ") +
+                            (inv.entry
+                                 ? fmt::format("{}: entry '{}' of {}",
+                                               names_[n],
+                                               inv.name,
+                                               coherence::to_string(f))
+                                 : fmt::format(
+                                       "{}: attributes of {}", names_[n], coherence::to_string(f)));
                 }
                 log::warn("an invalidation has waited 1 s for {}", list);
             }
