@@ -629,5 +629,25 @@ TEST_F(PeerHostile, ConnectionFloodsAreBounded) {
     EXPECT_LT(runtime::monotonic_us() - start, 40'000'000);
 }
 
+// A daemon that stalls mid-handshake (here: SIGSTOP, as a starved process on a loaded machine)
+// still completes it when it runs again. The raw peer used to send heartbeats before it was
+// welcomed, which the daemon rightly refused: the "no welcome" of a loaded CI run.
+TEST_F(PeerHostile, AHandshakeCompletesAfterTheDaemonStalls) {
+    for (int i = 0; i < 3; ++i) {
+        SCOPED_TRACE("stall " + std::to_string(i));
+        ASSERT_EQ(::kill(c_->pid(1), SIGSTOP), 0);
+        std::thread resume([&] {
+            ::usleep(400'000);  // the stall itself, not a synchronisation
+            ::kill(c_->pid(1), SIGCONT);
+        });
+        RawPeer p(key_, {"n1", "n2", "n3"}, "n3", "n1");
+        std::string why;
+        bool in = p.connect(port_, &why);
+        resume.join();
+        EXPECT_TRUE(in) << why << "\n" << c_->log(1);
+    }
+    check_unharmed("after stalled handshakes");
+}
+
 }  // namespace
 }  // namespace vr::itest

@@ -159,18 +159,30 @@ TestCluster::TestCluster(int nodes, ClusterOptions options) : nodes_(nodes) {
     if (!options.mount) {
         argv.push_back("--no-mount");
     }
+    bool own_ports = false;
     if (options.netns) {
         argv.push_back("--netns");
     } else if (std::find(extra.begin(), extra.end(), "--base-port") == extra.end()) {
         // Ports of their own: daemons of an earlier run that crashed (and so never ran cluster
-        // down) may still be dialling their old peers' ports.
-        std::random_device rd;
+        // down) may still be dialling their old peers' ports. Below Linux's ephemeral range
+        // (32768-60999), where any outgoing connection on the machine may hold a port; and
+        // another try if one is taken anyway (a cluster of a test running beside this one).
+        own_ports = true;
         argv.push_back("--base-port");
-        argv.push_back(std::to_string(20000 + rd() % 30000));
+        argv.push_back("");
     }
-    CommandResult r = run_command(argv, {}, 90);
-    up_output_ = r.out + r.err;
-    up_ = r.exit_code == 0;
+    std::random_device rd;
+    for (int attempt = 0;; ++attempt) {
+        if (own_ports) {
+            argv.back() = std::to_string(20000 + rd() % 12000);
+        }
+        CommandResult r = run_command(argv, {}, 90);
+        up_output_ = r.out + r.err;
+        up_ = r.exit_code == 0;
+        if (up_ || !own_ports || attempt == 4 || up_output_.find("is in use") == std::string::npos) {
+            break;
+        }
+    }
     if (auto plan = cli::load_netns_record(dir_); plan.is_ok()) {
         namespaces_ = plan.value().namespaces();
     }
