@@ -94,6 +94,7 @@ std::vector<Effect> Engine::take_effects() {
 
 void Engine::emit_send(Message msg) {
     msg.from = cfg_.self;
+    note_sent(msg);
     Effect e;
     e.kind = EffectKind::Send;
     e.msg = std::move(msg);
@@ -150,6 +151,18 @@ void Engine::on_link_reset(NodeId peer, Time now) {
     }
     // Home side: nothing to do now. The node rejoins (and Join forgets its old session), or it
     // stays silent and is declared dead when its lease has surely run out.
+}
+
+void Engine::fail_requests(NodeId home, const Status& why) {
+    std::vector<uint64_t> ids;
+    for (const auto& [id, r] : local_) {
+        if (r.file.home == home) {
+            ids.push_back(id);
+        }
+    }
+    for (uint64_t id : ids) {
+        finish_local(id, why);
+    }
 }
 
 // ------------------------------------------------------------------------------------------
@@ -380,6 +393,56 @@ void Engine::hold(Effect effect, std::set<uint64_t> tokens, const Held* eviction
     release_ready_held();
 }
 
+void Engine::note_sent(const Message& msg) {
+    if (msg.to >= kMaxNodes || msg.to == cfg_.self) {
+        return;
+    }
+    HomeLink& l = links_[msg.to];
+    ++l.sent_seq;
+    if (msg.type == MsgType::LeaseRenew) {
+        l.renew_seq = l.sent_seq;
+    } else if (msg.type == MsgType::RecallAck &&
+               std::any_of(msg.pages.begin(), msg.pages.end(), [](const PageBuf& b) {
+                   return b != nullptr;
+               })) {
+        l.unconfirmed[msg.file] = l.sent_seq;
+    }
+}
+
+void Engine::mark_unconfirmed_lost(NodeId home) {
+    HomeLink& l = links_[home];
+    auto mark = [&](FileId f) {
+        if (!cfile(f).data_lost) {
+            notice(
+                fmt::format("n{} {}: written data given back to n{} may not have reached it: "
+                            "the next fsync reports it lost",
+                            cfg_.self,
+                            to_string(f),
+                            home));
+        }
+        mark_data_lost(f);
+    };
+    for (const auto& [f, seq] : l.unconfirmed) {
+        mark(f);
+    }
+    l.unconfirmed.clear();
+    // Those still held (waiting for a kernel invalidation) die with the session below.
+    for (const auto& [id, h] : held_) {
+        const Message& msg = h.effect.msg;
+        if (h.effect.kind == EffectKind::Send && msg.to == home && msg.type == MsgType::RecallAck &&
+            std::any_of(msg.pages.begin(), msg.pages.end(), [](const PageBuf& b) {
+                return b != nullptr;
+            })) {
+            mark(msg.file);
+        }
+    }
+}
+
+void Engine::mark_data_lost(FileId f) {
+    cfile(f).data_lost = true;
+    ++lost_counts_[f];
+}
+
 void Engine::hold_send(Message msg, std::set<uint64_t> tokens) {
     msg.from = cfg_.self;
     Effect e;
@@ -408,6 +471,9 @@ void Engine::release_ready_held() {
             }
         }
         uncover(h);
+        if (h.effect.kind == EffectKind::Send) {
+            note_sent(h.effect.msg);
+        }
         out_.push_back(std::move(h.effect));
         held_.erase(it);
     }
@@ -552,6 +618,7 @@ void Engine::suspend_home(NodeId home, Time now) {
 
 void Engine::drop_home(NodeId home, Time now) {
     HomeLink& l = links_[home];
+    mark_unconfirmed_lost(home);
     std::set<uint64_t> tokens;
     for (auto& [f, cf] : files_) {
         if (f.home != home) {
@@ -638,7 +705,7 @@ void Engine::on_join_ack(const Message& m, Time now) {
         // The home kept its state and forgot our session (or recovery is over): our unsynced
         // writes are gone. Say so at the next fsync.
         for (auto& [f, rp] : reclaim) {
-            cfile(f).data_lost = true;
+            mark_data_lost(f);
             notice(fmt::format(
                 "n{} {} {}: cached writes lost", cfg_.self, to_string(f), to_string(rp.first)));
         }
@@ -1176,6 +1243,9 @@ void Engine::node_on_message(const Message& m, Time now) {
             }
             if (m.time == l.renew_sent) {
                 l.renew_sent = 0;
+                // The home read everything sent before that renewal (FIFO): it has that data.
+                std::erase_if(l.unconfirmed,
+                              [&](const auto& kv) { return kv.second < l.renew_seq; });
             }
             if (m.time + cfg_.lease_us > l.lease_until) {
                 l.lease_until = m.time + cfg_.lease_us;
@@ -1409,7 +1479,7 @@ void Engine::on_put_ack(const Message& m, Time now) {
 
 void Engine::on_nack(const Message& m, Time now) {
     if (m.status == Code::TooLate) {
-        cfile(m.file).data_lost = true;
+        mark_data_lost(m.file);
         trace(fmt::format(
             "n{} reclaim of {} refused: cached writes lost", cfg_.self, to_string(m.file)));
         return;

@@ -73,6 +73,10 @@ class Engine {
     void on_store_synced(uint64_t token, Status status, Time now);
     // The link to `peer` lost messages (the transport gave up, or the peer restarted).
     void on_link_reset(NodeId peer, Time now);
+    // The node gives up on `home` (unreachable, and on_unreachable = "error"): every local
+    // request for its files still waiting completes now with `why`, as it would at its
+    // deadline. A write may have applied some of its pages (protocol.md §2).
+    void fail_requests(NodeId home, const Status& why);
 
     // Local requests. Each completes exactly once, by a ReadDone / WriteDone / FsyncDone effect.
     void read(uint64_t req, FileId file, Range range, ReadMode mode, Time now);
@@ -138,6 +142,13 @@ class Engine {
         violation_ = std::move(fn);
     }
     uint64_t violations() const { return violations_; }
+    // How many times this node lost written data of `file` (it only grows). Each loss fails
+    // the node's next fsync of the file; an adapter with several open files (the FUSE mount)
+    // also tells every one that was open at the loss, at its own next fsync, as Linux does.
+    uint64_t lost_count(FileId file) const {
+        auto it = lost_counts_.find(file);
+        return it == lost_counts_.end() ? 0 : it->second;
+    }
 
   private:
     // ---------------- node side (cache controller) ----------------
@@ -165,6 +176,14 @@ class Engine {
         uint32_t inflight = 0;
         std::vector<std::pair<FileId, std::pair<Range, std::vector<PageBuf>>>> reclaim;
         uint64_t reclaim_incarnation = 0;  // the home incarnation the reclaim pages were held under
+        // Dirty data this node gave up (a RecallAck carrying M pages) is no longer here to
+        // reclaim: if the session ends before the home is known to have it, the write may be
+        // lost, and the next fsync of the file must say so. Messages sent to this home are
+        // numbered; `unconfirmed` holds, per file, the number of the last such RecallAck, and a
+        // LeaseGrant for a renewal sent after it (the link is FIFO) confirms it.
+        uint64_t sent_seq = 0;
+        uint64_t renew_seq = 0;  // sent_seq of the renewal in flight
+        std::map<FileId, uint64_t> unconfirmed;
     };
     enum class LocalKind : uint8_t { Read, Write, Fsync };
     struct LocalReq {
@@ -224,6 +243,13 @@ class Engine {
     void issue_invalidations(uint64_t token, Token& t);
     void hold(Effect effect, std::set<uint64_t> tokens, const Held* eviction = nullptr);
     void hold_send(Message msg, std::set<uint64_t> tokens);
+    // Every Send effect leaves through here (direct, or released from held_): numbers the
+    // messages to each home and notes dirty data given up (HomeLink::unconfirmed).
+    void note_sent(const Message& msg);
+    // The session with `home` ended: dirty data given up and not confirmed is marked lost.
+    void mark_unconfirmed_lost(NodeId home);
+    // Written data of `f` was lost: the next fsync fails, and lost_count grows.
+    void mark_data_lost(FileId f);
     void release_ready_held();
     void complete_token(uint64_t token);
     void prove_kernel_empty(FileId f, Range r);
@@ -359,6 +385,7 @@ class Engine {
     std::map<uint64_t, Txn> txns_;
     std::array<Peer, kMaxNodes> peers_{};
     std::map<uint64_t, PendingSync> syncs_;
+    std::map<FileId, uint64_t> lost_counts_;  // node side: lost_count()
     bool recovering_ = false;
     NodeMask dead_ = 0;       // nodes whose last session this incarnation declared dead (persisted)
     bool admitting_ = false;  // try_admit is running: nested calls leave the work to it

@@ -320,7 +320,8 @@ struct FuseFrontEnd::Ops {
             }
         }
         uint64_t h = s->next_handle_++;
-        s->handles_[h] = Handle{in->file, writable, false, {}};
+        s->handles_[h] =
+            Handle{in->file, writable, false, {}, s->node_.engine().lost_count(in->file)};
         fi->fh = h;
         // Writable opens are direct (see the header); read-only opens keep the page cache,
         // which the engine keeps coherent.
@@ -412,7 +413,19 @@ struct FuseFrontEnd::Ops {
             fuse_reply_err(req, 0);
             return;
         }
-        s->node_.fsync(it->second.file, [req](Status st) {
+        uint64_t fh = fi->fh;
+        FileId file = it->second.file;
+        s->node_.fsync(file, [s, req, fh, file](Status st) {
+            // The node's next fsync reports a loss once; every other handle open at the loss
+            // learns of it at its own next fsync (Linux's errseq).
+            uint64_t lost = s->node_.engine().lost_count(file);
+            auto h = s->handles_.find(fh);
+            if (h != s->handles_.end()) {
+                if (st.is_ok() && h->second.lost_seen < lost) {
+                    st = Status(Code::DataLost, "written data of this file was lost");
+                }
+                h->second.lost_seen = lost;
+            }
             fuse_reply_err(req, st.is_ok() ? 0 : err_of(st.code()));
         });
     }
@@ -465,7 +478,8 @@ struct FuseFrontEnd::Ops {
                 ++in.nlookup;
                 fuse_entry_param e = make_entry(s, in, *rep.attr);
                 uint64_t h = s->next_handle_++;
-                s->handles_[h] = Handle{in.file, writable, false, {}};
+                s->handles_[h] =
+                    Handle{in.file, writable, false, {}, s->node_.engine().lost_count(in.file)};
                 fi_copy.fh = h;
                 fi_copy.direct_io = writable ? 1 : 0;
                 fi_copy.keep_cache = writable ? 0 : 1;

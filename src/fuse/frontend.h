@@ -98,6 +98,9 @@ class FuseFrontEnd final : public node::KernelCache {
         bool direct = false;  // writable opens are direct I/O
         bool wrote = false;   // flush and release make the writes durable
         std::vector<std::pair<std::string, struct stat>> entries;  // directories: the listing
+        // The node's lost_count of the file when this handle last learned of losses (at open,
+        // then at each fsync): a loss after it fails this handle's next fsync too (errseq).
+        uint64_t lost_seen = 0;
     };
     struct Job {
         uint64_t nodeid = 0;

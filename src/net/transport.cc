@@ -54,6 +54,10 @@ struct Transport::Link {
     uint64_t generation = 0;
     int64_t stall_until = 0;  // the loss hook: no message goes before this (monotonic us)
     uint64_t test_losses = 0;
+    // Since when the link has been down (monotonic us; 0 while up), and whether it went down
+    // because the peer was silent for failure_us: LinkInfo::unreachable.
+    int64_t down_since = 0;
+    bool silent = false;
     ConnectionStats closed_stats;  // of connections that ended, for the totals
 };
 
@@ -96,6 +100,7 @@ Transport::Transport(runtime::EventLoop& loop, TransportConfig config, Handler h
         auto l = std::make_unique<Link>();
         l->spec = p;
         l->initiator = cfg_.self < p.id;
+        l->down_since = runtime::monotonic_us();  // not yet connected: counts as down
         links_.emplace(p.id, std::move(l));
     }
     VR_ASSERT(wire::encode_volumes(wire::VolumesMsg{}, cfg_.limits, volumes_frame_).is_ok(),
@@ -592,6 +597,8 @@ void Transport::link_up(Link& l) {
     l.state = LinkState::Up;
     l.backoff_us = 50'000;
     l.last_heard = runtime::monotonic_us();
+    l.down_since = 0;
+    l.silent = false;
     log(fmt::format("link to {} is up{}", l.spec.name, cfg_.encrypt ? " (encrypted)" : ""));
     // Our volume list goes first, so the peer has it before any message the owner sends below.
     queue(l, volumes_frame_, {});
@@ -614,6 +621,9 @@ void Transport::link_lost(NodeId peer, const Status& why) {
     loop_.cancel_timer(l.handshake_timer);
     l.handshake_timer = 0;
     l.state = LinkState::Down;
+    if (l.down_since == 0) {
+        l.down_since = runtime::monotonic_us();
+    }
     if (l.conn) {
         const ConnectionStats& s = l.conn->stats();
         l.closed_stats.frames_in += s.frames_in;
@@ -779,24 +789,28 @@ void Transport::set_volumes(wire::VolumesMsg volumes) {
     }
 }
 
-bool Transport::send_meta_request(NodeId peer, uint64_t id, const wire::MetaRequest& req) {
+Status Transport::send_meta_request(NodeId peer, uint64_t id, const wire::MetaRequest& req) {
     std::vector<std::byte> frame;
     Status s = wire::encode_meta_request(id, req, cfg_.limits, frame);
     if (!s.is_ok()) {
         log(fmt::format("cannot send a metadata request to node {}: {}", peer, s.to_string()));
-        return false;
+        return s;
     }
     if (peer == cfg_.self) {
-        if (!handler_.on_meta_request) {
-            return false;
+        if (!handler_.on_meta_request ||
+            !loop_.post([this, id, req] { handler_.on_meta_request(cfg_.self, id, req); })) {
+            return Status(Code::Unavailable, "the event loop has stopped");
         }
-        return loop_.post([this, id, req] { handler_.on_meta_request(cfg_.self, id, req); });
+        return Status::ok();
     }
     Link* l = up_link(peer);
     if (l == nullptr || reset_hook(*l)) {
-        return false;
+        return Status(Code::Unavailable, "the link is down");
     }
-    return queue(*l, std::move(frame), {});
+    if (!queue(*l, std::move(frame), {})) {
+        return Status(Code::Unavailable, "the link's send queue is full");
+    }
+    return Status::ok();
 }
 
 bool Transport::send_meta_reply(NodeId peer, uint64_t id, const wire::MetaReply& reply) {
@@ -827,6 +841,7 @@ void Transport::heartbeat() {
             continue;
         }
         if (now - l.last_heard > cfg_.failure_us) {
+            l.silent = true;  // down at once for the owner, not after another failure_us
             l.conn->close(Status(
                 Code::Timeout,
                 fmt::format(
@@ -861,6 +876,8 @@ LinkInfo Transport::info(NodeId peer) const {
         l.closed_stats.file_bytes_copied + (l.conn ? l.conn->stats().file_bytes_copied : 0);
     i.encrypted = l.conn && l.conn->encrypted();
     i.test_losses = l.test_losses;
+    i.unreachable = l.state != LinkState::Up &&
+                    (l.silent || runtime::monotonic_us() - l.down_since >= cfg_.failure_us);
     return i;
 }
 

@@ -10,6 +10,9 @@
 //   then passes through the cipher: send_from_file reads the file instead of sendfile.
 // * Failure detection: a link that has received nothing for failure_ms is closed (peers send a
 //   heartbeat every heartbeat_ms when idle). Reconnects back off exponentially up to a bound.
+//   The peer counts as unreachable (LinkInfo::unreachable) at once after such silence, or once
+//   its link has been down for failure_ms for any other reason; a connection that breaks and
+//   is back within that time is only a reset.
 // * Whenever messages to or from a peer may have been lost (a connection ended, or send() refused
 //   while the link was down), the owner is told with on_link_reset when the link comes up, before
 //   any new message is delivered, so the coherence engine can resynchronise (protocol.md §5).
@@ -90,6 +93,10 @@ struct LinkInfo {
     uint64_t file_bytes_copied = 0;
     bool encrypted = false;    // the current connection seals its frames
     uint64_t test_losses = 0;  // messages the loss test hook "lost" (stalls of the link)
+    // The peer counts as down: the link went down because the peer was silent for failure_ms,
+    // or it has been down (closed, refused, never up) for failure_ms. A connection that breaks
+    // and comes back within failure_ms is a reset, not an outage: the owner retries over it.
+    bool unreachable = true;
 };
 
 class Transport {
@@ -125,8 +132,10 @@ class Transport {
     // pass wire::encode_volumes (the config loader checks export names).
     void set_volumes(wire::VolumesMsg volumes);
     // Metadata requests and replies (`id` != 0). To self, the handler is called through the
-    // event loop. Return false like send(), or if the message breaks the wire's rules (logged).
-    bool send_meta_request(coherence::NodeId peer, uint64_t id, const wire::MetaRequest& req);
+    // event loop. A request: Unavailable when not sent like send() (link down, queue full: it
+    // may go later), or the encoder's error if it breaks the wire's rules (logged; it never
+    // will). A reply: false in either case.
+    Status send_meta_request(coherence::NodeId peer, uint64_t id, const wire::MetaRequest& req);
     bool send_meta_reply(coherence::NodeId peer, uint64_t id, const wire::MetaReply& reply);
     LinkInfo info(coherence::NodeId peer) const;
     uint16_t bound_port() const { return bound_port_; }

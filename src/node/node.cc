@@ -318,15 +318,24 @@ Status Node::start() {
 void Node::tick() {
     engine_.on_tick(now());
     drain();
-    // Metadata requests whose home is unreachable or silent fail rather than hang.
+    // Metadata requests that waited for their link go out once it takes them; those whose
+    // peer is unreachable (on_unreachable = "error") or silent past their deadline fail rather
+    // than hang. So do the engine's requests to an unreachable home: waiting for their deadline
+    // would only hold the program up longer.
     int64_t t = now();
+    for (NodeId n = 0; n < names_.size() && rpcs_unsent_ != 0; ++n) {
+        send_waiting_rpcs(n);
+    }
+    const bool fail_fast = cfg_.timeouts.on_unreachable == config::OnUnreachable::Error;
     std::vector<std::pair<uint64_t, Status>> failed;
     for (auto& [id, rpc] : rpcs_) {
         if (t >= rpc.deadline) {
             failed.emplace_back(
-                id, Status(Code::Timeout, fmt::format("no answer from {}", names_[rpc.peer])));
-        } else if (cfg_.timeouts.on_unreachable == config::OnUnreachable::Error &&
-                   transport_->info(rpc.peer).state != net::LinkState::Up) {
+                id,
+                Status(Code::Timeout,
+                       rpc.sent ? fmt::format("no answer from {}", names_[rpc.peer])
+                                : fmt::format("{} could not be reached", names_[rpc.peer])));
+        } else if (fail_fast && unreachable(rpc.peer)) {
             failed.emplace_back(
                 id, Status(Code::Unavailable, fmt::format("{} is unreachable", names_[rpc.peer])));
         }
@@ -334,8 +343,20 @@ void Node::tick() {
     for (auto& [id, st] : failed) {
         auto it = rpcs_.find(id);
         MetaCb cb = std::move(it->second.cb);
+        if (!it->second.sent) {
+            count_unsent(it->second.peer, false);
+        }
         rpcs_.erase(it);
         cb(error_reply(st));
+    }
+    if (fail_fast) {
+        for (NodeId n = 0; n < names_.size(); ++n) {
+            if (n != self_ && unreachable(n)) {
+                engine_.fail_requests(
+                    n, Status(Code::Unavailable, fmt::format("{} is unreachable", names_[n])));
+            }
+        }
+        drain();
     }
     // A home whose link went down can no longer invalidate what our kernel caches of its
     // metadata: drop it now (its pages are the engine's business: the lease).
@@ -600,25 +621,76 @@ void Node::on_message(const Message& m) {
 void Node::on_link_reset(NodeId peer) {
     log::debug("resynchronising with {}", names_[peer]);
     drop_held_sizes(peer);  // the peer may have lost (restarted) or given up on its holders
-    fail_rpcs(peer,
-              Status(Code::Unavailable, fmt::format("the link to {} was reset", names_[peer])));
+    // Invalidations of that home's metadata may have been lost with the old connection, and
+    // the home stops waiting for an answer it did not get: drop what the kernel caches of it.
+    // (The tick does this too when it sees the link down, but a link may be back before then.)
+    if (kernel_ != nullptr) {
+        kernel_->home_lost(peer);
+    }
+    // Metadata requests sent on the old connection may have been lost, or executed with their
+    // reply lost. One that only reads (or answers an invalidation) is sent again; for one that
+    // changes something the outcome is unknown, and the program is told so.
+    std::vector<MetaCb> unknown;
+    for (auto it = rpcs_.begin(); it != rpcs_.end();) {
+        Rpc& rpc = it->second;
+        if (rpc.peer != peer || !rpc.sent) {
+            ++it;
+            continue;
+        }
+        if (wire::meta_op_may_repeat(rpc.req.op)) {
+            rpc.sent = false;
+            count_unsent(peer, true);
+            ++it;
+            continue;
+        }
+        unknown.push_back(std::move(rpc.cb));
+        it = rpcs_.erase(it);
+    }
+    for (auto& cb : unknown) {
+        cb(error_reply(Status(
+            Code::Unavailable,
+            fmt::format("the link to {} was reset before the answer came: the outcome is unknown",
+                        names_[peer]))));
+    }
     engine_.on_link_reset(peer, now());
     drain();
+    send_waiting_rpcs(peer);
 }
 
-void Node::fail_rpcs(NodeId peer, const Status& why) {
-    std::vector<MetaCb> cbs;
-    for (auto it = rpcs_.begin(); it != rpcs_.end();) {
-        if (it->second.peer == peer) {
-            cbs.push_back(std::move(it->second.cb));
-            it = rpcs_.erase(it);
-        } else {
-            ++it;
+void Node::count_unsent(NodeId peer, bool more) {
+    if (more) {
+        ++unsent_of_[peer];
+        ++rpcs_unsent_;
+        return;
+    }
+    auto it = unsent_of_.find(peer);
+    VR_ASSERT(it != unsent_of_.end() && it->second > 0 && rpcs_unsent_ > 0,
+              "unsent metadata requests miscounted");
+    if (--it->second == 0) {
+        unsent_of_.erase(it);
+    }
+    --rpcs_unsent_;
+}
+
+void Node::send_waiting_rpcs(NodeId peer) {
+    if (unsent_of_.count(peer) == 0 || transport_ == nullptr ||
+        transport_->info(peer).state != net::LinkState::Up) {
+        return;
+    }
+    for (auto& [id, rpc] : rpcs_) {
+        if (rpc.peer != peer || rpc.sent) {
+            continue;
         }
+        if (!transport_->send_meta_request(peer, id, rpc.req).is_ok()) {
+            return;  // the queue is full: the next tick tries again, in order
+        }
+        rpc.sent = true;
+        count_unsent(peer, false);
     }
-    for (auto& cb : cbs) {
-        cb(error_reply(why));
-    }
+}
+
+bool Node::unreachable(NodeId peer) const {
+    return peer != self_ && transport_ != nullptr && transport_->info(peer).unreachable;
 }
 
 void Node::on_volumes(NodeId peer, wire::VolumesMsg msg) {
@@ -675,6 +747,9 @@ void Node::on_meta_reply(NodeId peer, uint64_t id, wire::MetaReply reply) {
         return;
     }
     MetaCb cb = std::move(it->second.cb);
+    if (!it->second.sent) {
+        count_unsent(peer, false);  // its first sending was answered after a reset
+    }
     rpcs_.erase(it);
     cb(std::move(reply));
 }
@@ -734,17 +809,36 @@ void Node::meta(NodeId home, wire::MetaRequest req, MetaCb cb) {
     }
     ++counters_->meta_requests_sent;
     uint64_t id = next_rpc_++;
-    if (!transport_->send_meta_request(home, id, req)) {
-        ++counters_->send_failures;
-        cb(error_reply(Status(Code::Unavailable, fmt::format("{} is unreachable", names_[home]))));
-        return;
+    Rpc rpc{home, now() + int64_t{cfg_.timeouts.request_ms} * 1000, std::move(cb), req, false};
+    // Behind others still waiting for the link: in order, after them.
+    Status sent = Status(Code::Unavailable, "others wait");
+    if (unsent_of_.count(home) == 0) {
+        sent = transport_->send_meta_request(home, id, req);
     }
-    rpcs_.emplace(id, Rpc{home, now() + int64_t{cfg_.timeouts.request_ms} * 1000, std::move(cb)});
+    if (sent.is_ok()) {
+        rpc.sent = true;
+    } else if (sent.code() != Code::Unavailable) {
+        rpc.cb(error_reply(sent));  // it breaks the wire's rules: it never will go
+        return;
+    } else if (cfg_.timeouts.on_unreachable == config::OnUnreachable::Error && unreachable(home)) {
+        ++counters_->send_failures;
+        rpc.cb(
+            error_reply(Status(Code::Unavailable, fmt::format("{} is unreachable", names_[home]))));
+        return;
+    } else if (rpcs_unsent_ >= kRpcsUnsentMax) {
+        ++counters_->send_failures;
+        rpc.cb(error_reply(Status(
+            Code::Busy,
+            fmt::format("{} metadata requests already wait for their links", rpcs_unsent_))));
+        return;
+    } else {
+        count_unsent(home, true);  // the link is down for now (or its queue full): sent later
+    }
+    rpcs_.emplace(id, std::move(rpc));
 }
 
 Status Node::check_reachable(NodeId home) const {
-    if (home == self_ || cfg_.timeouts.on_unreachable != config::OnUnreachable::Error ||
-        transport_ == nullptr || transport_->info(home).state == net::LinkState::Up) {
+    if (cfg_.timeouts.on_unreachable != config::OnUnreachable::Error || !unreachable(home)) {
         return Status::ok();
     }
     return Status(Code::Unavailable, fmt::format("{} is unreachable", names_[home]));

@@ -137,10 +137,15 @@ class Node {
          const coherence::EngineConfig& ec);
 
     struct Counters;
+    // A metadata request to a peer. It waits (unsent) while the link is down but the peer not
+    // yet unreachable; one that only reads (and so may run twice) is sent again over the new
+    // connection if the link resets before the reply.
     struct Rpc {
         coherence::NodeId peer = coherence::kNoNode;
         int64_t deadline = 0;
         MetaCb cb;
+        wire::MetaRequest req;
+        bool sent = false;
     };
 
     int64_t now() const;
@@ -154,7 +159,9 @@ class Node {
     void on_volumes(coherence::NodeId peer, wire::VolumesMsg msg);
     void on_meta_request(coherence::NodeId peer, uint64_t id, wire::MetaRequest req);
     void on_meta_reply(coherence::NodeId peer, uint64_t id, wire::MetaReply reply);
-    void fail_rpcs(coherence::NodeId peer, const Status& why);
+    // Sends the peer's unsent metadata requests while its link takes them.
+    void send_waiting_rpcs(coherence::NodeId peer);
+    bool unreachable(coherence::NodeId peer) const;
     void note_size(coherence::FileId file, uint64_t size);
     // Keeps held_sizes_ true: what a metadata reply from `home` tells about a file's size.
     void note_attr_reply(coherence::NodeId home, wire::MetaOp op, const wire::MetaReply& r);
@@ -211,6 +218,11 @@ class Node {
     std::map<uint64_t, DoneCb> fsyncs_;
     uint64_t next_rpc_ = 1;
     std::map<uint64_t, Rpc> rpcs_;
+    // Of rpcs_, those waiting for their link, by peer, and in all (at most kRpcsUnsentMax).
+    std::map<coherence::NodeId, size_t> unsent_of_;
+    size_t rpcs_unsent_ = 0;
+    static constexpr size_t kRpcsUnsentMax = 4096;
+    void count_unsent(coherence::NodeId peer, bool more);
     // Home side: the nodes whose kernels may cache a file's attributes, or a directory's
     // entries (engine inos of this node's exports).
     std::map<uint64_t, coherence::NodeMask> attr_holders_;

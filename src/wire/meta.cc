@@ -686,6 +686,28 @@ Result<MetaReply> decode_meta_reply(const FrameHeader& header,
     return decode<MetaReply>(header, body, limits);
 }
 
+bool meta_op_may_repeat(MetaOp op) {
+    switch (op) {
+        case MetaOp::Lookup:
+        case MetaOp::GetAttrPath:
+        case MetaOp::GetAttr:
+        case MetaOp::Readdir:
+        case MetaOp::Extend:
+        case MetaOp::InvalAttr:
+        case MetaOp::InvalEntry:
+            return true;
+        case MetaOp::Create:
+        case MetaOp::Mkdir:
+        case MetaOp::Unlink:
+        case MetaOp::Rmdir:
+        case MetaOp::Rename:
+        case MetaOp::Truncate:
+        case MetaOp::SetAttr:
+            return false;
+    }
+    return false;
+}
+
 std::string_view meta_op_name(MetaOp op) {
     switch (op) {
         case MetaOp::Lookup:

@@ -166,5 +166,9 @@ Result<MetaReply> decode_meta_reply(const FrameHeader& header,
                                     const Limits& limits);
 
 std::string_view meta_op_name(MetaOp op);
+// True for an op that may run twice with the effect of once: those that only read, Extend
+// (grows to a size, and is part of a write that has not completed), and the invalidations.
+// A node sends these again when the link resets before their reply.
+bool meta_op_may_repeat(MetaOp op);
 
 }  // namespace vr::wire

@@ -1007,6 +1007,66 @@ void Sim::check_history() {
         }
     }
     rep_.lost_writes = lost.size();
+    // A lost write must be reported: once it is lost, an fsync of its file on its node (same
+    // incarnation) that began after the write completed may not succeed unless some fsync there
+    // that ended after the write began failed (Linux's errseq; failure.md). A node that gave up
+    // a page's dirty data to a Recall whose answer was lost with a link reset once lost the
+    // write without a word: the home forgot the session, and the node's next fsync succeeded.
+    for (size_t i = 0; i < hist_.size(); ++i) {
+        const HistOp& w = hist_[i];
+        if (w.kind != HistOp::Kind::Write || !w.ok || w.abandoned) {
+            continue;
+        }
+        // Lost: a value that never reached a store, and that its own node did not overwrite
+        // (a value replaced in the node's cache never reaches a store either).
+        bool lost_here = false;
+        for (auto& [r, v] : w.regs) {
+            if (lost.count({r, v}) == 0) {
+                continue;
+            }
+            bool overwritten = false;
+            for (const HistOp& w2 : hist_) {
+                // Any write of that node that may come after it (even one that overlapped it).
+                if (&w2 == &w || w2.kind != HistOp::Kind::Write || w2.node != w.node ||
+                    w2.node_inc != w.node_inc || w2.complete <= w.invoke) {
+                    continue;
+                }
+                for (auto& [r2, v2] : w2.regs) {
+                    (void)v2;
+                    overwritten = overwritten || r2 == r;
+                }
+            }
+            lost_here = lost_here || !overwritten;
+        }
+        if (!lost_here) {
+            continue;
+        }
+        const HistOp* ok_after = nullptr;
+        size_t ok_index = 0;
+        bool reported = false;
+        for (size_t j = 0; j < hist_.size(); ++j) {
+            const HistOp& fs = hist_[j];
+            if (fs.kind != HistOp::Kind::Fsync || fs.node != w.node || fs.node_inc != w.node_inc ||
+                fs.file != w.file || fs.abandoned) {
+                continue;
+            }
+            if (fs.ok && fs.invoke > w.complete && ok_after == nullptr) {
+                ok_after = &fs;
+                ok_index = j;
+            }
+            if (!fs.ok && fs.complete != check::kPending && fs.complete > w.invoke) {
+                reported = true;
+            }
+        }
+        if (ok_after != nullptr && !reported) {
+            fail(
+                fmt::format("write op{} on n{} was lost, yet fsync op{} of its file on that node "
+                            "succeeded after it and none reported the loss",
+                            i,
+                            w.node,
+                            ok_index));
+        }
+    }
     std::map<uint64_t, std::vector<check::RegisterOp>> per_reg;
     for (size_t i = 0; i < hist_.size(); ++i) {
         const HistOp& h = hist_[i];

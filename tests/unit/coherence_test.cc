@@ -442,6 +442,75 @@ TEST(Engine, AHomeRestartDoesNotTakeBackPagesFromANodeItDeclaredDead) {
     EXPECT_EQ(bus.disks[0].dead, 0u);
 }
 
+// A node that gives its written data back to a Recall no longer holds it: if that RecallAck is
+// lost with the connection (and the home then forgets the session), the write is gone, and the
+// node's next fsync must say so. It once succeeded: the history under connection resets lost
+// fsync'd writes.
+TEST(Engine, DirtyDataGivenBackAndLostWithTheLinkFailsTheNextFsync) {
+    for (bool confirmed : {false, true}) {
+        SCOPED_TRACE(confirmed ? "confirmed by a lease grant" : "lost with the link");
+        Bus bus(3);
+        // The home's store syncs complete as soon as they are asked for.
+        size_t synced = 0;
+        auto fsync = [&](uint64_t req) {
+            bus.at(1).fsync(req, kFile, bus.now);
+            bus.collect(1);
+            bus.settle();
+            for (; synced < bus.done.size(); ++synced) {
+                auto [n, e] = bus.done[synced];
+                if (e.kind == EffectKind::StoreSync) {
+                    bus.at(n).on_store_synced(e.token, Status::ok(), bus.now);
+                    bus.collect(n);
+                }
+            }
+            bus.settle();
+            return bus.completion(req);
+        };
+        bus.at(1).write(1, kFile, 0, bytes_of(20), bus.now);
+        bus.collect(1);
+        bus.settle();
+        ASSERT_TRUE(bus.completion(1) && bus.completion(1)->status.is_ok());
+        EXPECT_EQ(bus.at(1).lost_count(kFile), 0u);
+        // Node 2 reads: the home recalls the page from node 1, whose answer carries the data.
+        bus.at(2).read(2, kFile, Range{0, 1}, ReadMode::Direct, bus.now);
+        bus.collect(2);
+        while (bus.step()) {
+            bus.complete_kernel(1);
+            if (!bus.net.empty() && bus.net.front().type == MsgType::RecallAck) {
+                break;
+            }
+        }
+        ASSERT_FALSE(bus.net.empty());
+        ASSERT_EQ(bus.net.front().type, MsgType::RecallAck);
+        ASSERT_NE(bus.net.front().pages.at(0), nullptr) << "the data goes with the ack";
+        if (confirmed) {
+            // The home reads it, and a lease renewal sent after it is granted (FIFO).
+            bus.step();
+            bus.tick_all(bus.now + 500);
+            bus.settle();
+            EXPECT_EQ(value_of(bus.stores[0][0]), 20u);
+        } else {
+            bus.net.pop_front();  // lost with the connection
+        }
+        bus.net.clear();
+        bus.at(1).on_link_reset(0, bus.now);
+        bus.at(0).on_link_reset(1, bus.now);
+        bus.collect(1);
+        bus.collect(0);
+        bus.settle();
+        ASSERT_NE(fsync(3), nullptr);
+        if (confirmed) {
+            EXPECT_TRUE(bus.completion(3)->status.is_ok()) << bus.completion(3)->status.to_string();
+            EXPECT_EQ(bus.at(1).lost_count(kFile), 0u);
+        } else {
+            EXPECT_EQ(bus.completion(3)->status.code(), Code::DataLost);
+            EXPECT_EQ(bus.at(1).lost_count(kFile), 1u);
+            ASSERT_NE(fsync(4), nullptr);
+            EXPECT_TRUE(bus.completion(4)->status.is_ok()) << "reported once";
+        }
+    }
+}
+
 TEST(Engine, HostileMessagesAreRefusedWithoutHarm) {
     Bus bus(2);
     bus.at(1).read(1, kFile, Range{0, 1}, ReadMode::Direct, bus.now);

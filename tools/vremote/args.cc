@@ -120,6 +120,9 @@ const std::vector<Spec>& specs() {
            "messages lost per million; each stalls its link like a TCP retransmission (test "
            "knob; default 0)"},
           {"loss-rto-us", "N", "how long a lost message stalls its link (default 200000)"},
+          {"reset-ppm",
+           "N",
+           "messages per million whose connection breaks instead (test knob; default 0)"},
           {"lease-ms",
            "N",
            "lease length; also the failure timeout, with grace N/2 (default 2000)"},
@@ -475,6 +478,7 @@ Result<Command> parse_args(std::span<const std::string_view> args) {
     cmd.cache_size = size_of("cache-size");
     cmd.delay_us = number_of("delay-us", 0, 1'000'000).value_or(0);
     cmd.loss_ppm = number_of("loss-ppm", 0, 1'000'000).value_or(0);
+    cmd.reset_ppm = number_of("reset-ppm", 0, 1'000'000).value_or(0);
     cmd.loss_rto_us = number_of("loss-rto-us", 1'000, 10'000'000).value_or(200'000);
     cmd.lease_ms = number_of("lease-ms", 400, 600'000).value_or(0);
     cmd.fault = text_of("fault");

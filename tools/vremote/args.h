@@ -49,6 +49,7 @@ struct Command {
     std::optional<uint64_t> cache_size;  // bytes; the config's default without it
     uint32_t delay_us = 0;
     uint32_t loss_ppm = 0;
+    uint32_t reset_ppm = 0;
     uint32_t loss_rto_us = 200'000;
     uint32_t lease_ms = 0;       // 0: the config's defaults
     std::string fault;           // test.fault of every node

@@ -442,6 +442,7 @@ config::NodeConfig cluster_node_config(const std::string& dir,
     }
     c.test.delay_us = cmd.delay_us;
     c.test.loss_ppm = cmd.loss_ppm;
+    c.test.reset_ppm = cmd.reset_ppm;
     c.test.loss_rto_us = cmd.loss_rto_us;
     c.test.fault = cmd.fault;
     if (cmd.lease_ms != 0) {

@@ -467,8 +467,8 @@ TEST(Transport, MetadataRequestsAndRepliesCross) {
     lookup.path = "file.txt";
     wire::MetaRequest missing = lookup;
     missing.path = "missing";
-    ASSERT_TRUE(a.t->send_meta_request(1, 100, lookup));
-    ASSERT_TRUE(a.t->send_meta_request(1, 101, missing));
+    ASSERT_TRUE(a.t->send_meta_request(1, 100, lookup).is_ok());
+    ASSERT_TRUE(a.t->send_meta_request(1, 101, missing).is_ok());
     ASSERT_TRUE(run_until(loop, [&] { return a.replies.size() == 2; }));
     ASSERT_EQ(b.requests.size(), 2u);
     EXPECT_EQ(b.requests[0].first, 100u);
@@ -483,10 +483,11 @@ TEST(Transport, MetadataRequestsAndRepliesCross) {
     // A request that breaks the rules is not sent; one to self is looped back.
     wire::MetaRequest bad = lookup;
     bad.path = "a/b";
-    EXPECT_FALSE(a.t->send_meta_request(1, 102, bad));
+    EXPECT_EQ(a.t->send_meta_request(1, 102, bad).code(), Code::InvalidArgument);
     EXPECT_TRUE(any_log(a, "Lookup name has a '/'"));
-    EXPECT_FALSE(a.t->send_meta_request(1, 0, lookup)) << "id 0 is never a request's";
-    ASSERT_TRUE(a.t->send_meta_request(0, 103, lookup));
+    EXPECT_EQ(a.t->send_meta_request(1, 0, lookup).code(), Code::InvalidArgument)
+        << "id 0 is never a request's";
+    ASSERT_TRUE(a.t->send_meta_request(0, 103, lookup).is_ok());
     ASSERT_TRUE(run_until(loop, [&] { return a.requests.size() == 1; }));
     EXPECT_EQ(a.requests[0].first, 103u);
 }
@@ -779,7 +780,7 @@ void exchange_marked_data(TappedNodes& t) {
     wire::MetaRequest req;
     req.op = wire::MetaOp::GetAttrPath;
     req.path = "dir/" + kMarker;
-    ASSERT_TRUE(a.t->send_meta_request(1, 7, req));
+    ASSERT_TRUE(a.t->send_meta_request(1, 7, req).is_ok());
     ASSERT_TRUE(run_until(
         t.loop, [&] { return b.got.size() == 1 && a.got.size() == 1 && a.replies.size() == 1; }));
     EXPECT_EQ(*b.got[0].pages[1], marked(ps));
