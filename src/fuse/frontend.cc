@@ -1054,7 +1054,9 @@ void FuseFrontEnd::home_lost(NodeId home) {
     }
     if (n != 0) {
         log::info(
-            "dropped the kernel's attributes and entries of {} inode(s) of an unreachable home", n);
+            "dropped the kernel's attributes and entries of {} inode(s) of a home whose link went "
+            "down or was reset",
+            n);
     }
 }
 
