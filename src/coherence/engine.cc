@@ -1080,7 +1080,11 @@ void Engine::evict(FileId file, Range range, Time now) {
     auto& pages = fit->second.pages;
     for (auto it = pages.lower_bound(range.first); it != pages.end() && it->first < range.end();
          ++it) {
-        if (it->second.state == PState::S || it->second.state == PState::M) {
+        // As in enforce_capacity: a page that a held message covers (a RecallAck waiting on
+        // another page's invalidation) stays, or its Put would pass that message and the home
+        // would count this node a sharer after it dropped the page (simulator, seed 12084).
+        if ((it->second.state == PState::S || it->second.state == PState::M) &&
+            held_cover_.count({file, it->first}) == 0) {
             victims.push_back(it->first);
         }
     }

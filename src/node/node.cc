@@ -820,7 +820,12 @@ void Node::meta(NodeId home, wire::MetaRequest req, MetaCb cb) {
     } else if (sent.code() != Code::Unavailable) {
         rpc.cb(error_reply(sent));  // it breaks the wire's rules: it never will go
         return;
-    } else if (cfg_.timeouts.on_unreachable == config::OnUnreachable::Error && unreachable(home)) {
+    } else if ((cfg_.timeouts.on_unreachable == config::OnUnreachable::Error &&
+                unreachable(home)) ||
+               req.op == wire::MetaOp::InvalAttr || req.op == wire::MetaOp::InvalEntry) {
+        // An invalidation does not wait for a link that is down: the home then waits out the
+        // holder's lease instead (invalidate_holders), and the holder drops its kernel's copy
+        // when it notices the loss.
         ++counters_->send_failures;
         rpc.cb(
             error_reply(Status(Code::Unavailable, fmt::format("{} is unreachable", names_[home]))));
