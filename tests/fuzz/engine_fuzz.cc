@@ -2,13 +2,13 @@
 // 3-node cluster) is at once the home of its own files (FileId{0, ino}) and a caching node for
 // the files of nodes 1 and 2, which the fuzzer plays: it sends the engine peer messages, as an
 // authenticated but malicious peer may, and drives the engine's local side (reads, writes,
-// fsyncs, evictions, completions of kernel invalidations and store syncs, ticks, link resets)
-// so that the messages meet every state. Every message goes through the full wire codec before
-// it reaches the engine, exactly as in the daemon: either built from fields (most often ones the
-// engine itself used: its sessions, request and transaction ids, ranges, lease times) and
-// encoded with encode_peer, or taken as raw frame bytes (CRCs resealed); only what decode_peer
-// accepts is delivered. Messages the engine sends to itself (its own files) are looped back, as
-// the transport does.
+// fsyncs, evictions, giving up on a home, completions of kernel invalidations and store syncs,
+// ticks, link resets) so that the messages meet every state. Every message goes through the full
+// wire codec before it reaches the engine, exactly as in the daemon: either built from fields (most
+// often ones the engine itself used: its sessions, request and transaction ids, ranges, lease
+// times) and encoded with encode_peer, or taken as raw frame bytes (CRCs resealed); only what
+// decode_peer accepts is delivered. Messages the engine sends to itself (its own files) are looped
+// back, as the transport does.
 //
 // Findings: any crash, sanitizer report or VR_ASSERT (which aborts): remote input must be
 // refused or ignored by the engine, never trip one of its invariants. And, checked on the
@@ -445,8 +445,12 @@ struct Harness {
                 open_reqs.insert(req);
                 engine.fsync(req, f, now);
                 break;
-            default:
+            case 3:
                 engine.evict(f, r, now);
+                break;
+            default:
+                // The adapter gives up on an unreachable home (on_unreachable = "error").
+                engine.fail_requests(home, Status(Code::Unavailable, "fuzz"));
                 break;
         }
         drain();
@@ -473,7 +477,7 @@ struct Harness {
             }
             case 6:
             case 7:
-                local(in, in.u8() % 4);
+                local(in, in.u8() % 5);
                 return;
             case 8:
                 if (!invalidations.empty()) {
