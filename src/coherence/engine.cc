@@ -409,6 +409,10 @@ void Engine::note_sent(const Message& msg) {
     }
 }
 
+void Engine::confirm_sent_before(NodeId home, uint64_t seq) {
+    std::erase_if(links_[home].unconfirmed, [seq](const auto& kv) { return kv.second < seq; });
+}
+
 void Engine::mark_unconfirmed_lost(NodeId home) {
     HomeLink& l = links_[home];
     auto mark = [&](FileId f) {
@@ -1014,6 +1018,7 @@ bool Engine::try_fsync(uint64_t id, LocalReq& r, Time now) {
     m.file = r.file;
     m.range = kWholeFile;
     send_to_home(std::move(m), now);
+    wire_.at(wid).seq = links_[h].sent_seq;
     return false;
 }
 
@@ -1065,6 +1070,7 @@ void Engine::issue_runs(FileId f, Range range, bool exclusive, Time now) {
         m.file = f;
         m.range = run;
         send_to_home(std::move(m), now);
+        wire_.at(wid).seq = l.sent_seq;
     }
 }
 
@@ -1248,8 +1254,7 @@ void Engine::node_on_message(const Message& m, Time now) {
             if (m.time == l.renew_sent) {
                 l.renew_sent = 0;
                 // The home read everything sent before that renewal (FIFO): it has that data.
-                std::erase_if(l.unconfirmed,
-                              [&](const auto& kv) { return kv.second < l.renew_seq; });
+                confirm_sent_before(m.from, l.renew_seq);
             }
             if (m.time + cfg_.lease_us > l.lease_until) {
                 l.lease_until = m.time + cfg_.lease_us;
@@ -1287,6 +1292,7 @@ void Engine::node_on_message(const Message& m, Time now) {
             }
             uint64_t local = wit->second.local;
             FileId f = wit->second.file;
+            confirm_sent_before(m.from, wit->second.seq);
             wire_.erase(wit);
             --l.inflight;
             if (local_.count(local) != 0) {
@@ -1327,6 +1333,7 @@ void Engine::on_grant(const Message& m, Time now) {
         }
         return;
     }
+    confirm_sent_before(m.from, wit->second.seq);
     wire_.erase(wit);
     --links_[m.from].inflight;
     for (PageIndex p = m.range.first; p < m.range.end(); ++p) {
@@ -1498,6 +1505,7 @@ void Engine::on_nack(const Message& m, Time now) {
         return;
     }
     WireReq w = wit->second;
+    confirm_sent_before(m.from, w.seq);
     wire_.erase(wit);
     --links_[m.from].inflight;
     if (w.kind == WireKind::Fsync) {

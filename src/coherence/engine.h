@@ -205,6 +205,9 @@ class Engine {
         FileId file;
         Range range;
         uint64_t local = 0;  // the local request (fsync only)
+        // HomeLink::sent_seq of the request: any reply proves that the home read everything
+        // sent before it (FIFO), which confirms the dirty data given back before it.
+        uint64_t seq = 0;
     };
     // Effects (messages to send, completions of direct writes) waiting for kernel
     // invalidations before they may happen.
@@ -248,6 +251,8 @@ class Engine {
     void note_sent(const Message& msg);
     // The session with `home` ended: dirty data given up and not confirmed is marked lost.
     void mark_unconfirmed_lost(NodeId home);
+    // The home has read every message sent to it before the one numbered `seq`.
+    void confirm_sent_before(NodeId home, uint64_t seq);
     // Written data of `f` was lost: the next fsync fails, and lost_count grows.
     void mark_data_lost(FileId f);
     void release_ready_held();
