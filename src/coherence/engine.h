@@ -179,8 +179,8 @@ class Engine {
         // Dirty data this node gave up (a RecallAck carrying M pages) is no longer here to
         // reclaim: if the session ends before the home is known to have it, the write may be
         // lost, and the next fsync of the file must say so. Messages sent to this home are
-        // numbered; `unconfirmed` holds, per file, the number of the last such RecallAck, and a
-        // LeaseGrant for a renewal sent after it (the link is FIFO) confirms it.
+        // numbered; `unconfirmed` holds, per file, the number of the last such RecallAck, and
+        // any reply to a request sent after it (the link is FIFO) confirms it.
         uint64_t sent_seq = 0;
         uint64_t renew_seq = 0;  // sent_seq of the renewal in flight
         std::map<FileId, uint64_t> unconfirmed;
