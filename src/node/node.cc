@@ -623,9 +623,14 @@ void Node::on_link_reset(NodeId peer) {
     drop_held_sizes(peer);  // the peer may have lost (restarted) or given up on its holders
     // Invalidations of that home's metadata may have been lost with the old connection, and
     // the home stops waiting for an answer it did not get: drop what the kernel caches of it.
-    // (The tick does this too when it sees the link down, but a link may be back before then.)
-    if (kernel_ != nullptr) {
+    // The tick did so if it saw the link down (nothing can be cached again while it is), but a
+    // link may be back before the tick looks.
+    bool tick_saw_down = peer < link_states_.size() && link_states_[peer] != net::LinkState::Up;
+    if (kernel_ != nullptr && !tick_saw_down) {
         kernel_->home_lost(peer);
+    }
+    if (peer < link_states_.size()) {
+        link_states_[peer] = net::LinkState::Up;
     }
     // Metadata requests sent on the old connection may have been lost, or executed with their
     // reply lost. One that only reads (or answers an invalidation) is sent again; for one that
