@@ -401,44 +401,89 @@ void Engine::note_sent(const Message& msg) {
     ++l.sent_seq;
     if (msg.type == MsgType::LeaseRenew) {
         l.renew_seq = l.sent_seq;
-    } else if (msg.type == MsgType::RecallAck &&
+    } else if ((msg.type == MsgType::RecallAck || msg.type == MsgType::Reclaim) &&
                std::any_of(msg.pages.begin(), msg.pages.end(), [](const PageBuf& b) {
                    return b != nullptr;
                })) {
-        l.unconfirmed[msg.file] = l.sent_seq;
+        HomeLink::GivenBack& g = l.unconfirmed[msg.file];
+        g.seq = l.sent_seq;
+        for (size_t i = 0; i < msg.pages.size(); ++i) {
+            if (!msg.pages[i]) {
+                continue;
+            }
+            // Bounded like the cache: beyond it, the data is not kept (a loss is then reported).
+            if (l.unconfirmed_pages >= cfg_.cache_pages_max) {
+                g.complete = false;
+                continue;
+            }
+            if (g.pages.insert_or_assign(msg.range.first + i, msg.pages[i]).second) {
+                ++l.unconfirmed_pages;
+            }
+        }
     }
 }
 
 void Engine::confirm_sent_before(NodeId home, uint64_t seq) {
-    std::erase_if(links_[home].unconfirmed, [seq](const auto& kv) { return kv.second < seq; });
+    HomeLink& l = links_[home];
+    for (auto it = l.unconfirmed.begin(); it != l.unconfirmed.end();) {
+        if (it->second.seq < seq) {
+            l.unconfirmed_pages -= it->second.pages.size();
+            it = l.unconfirmed.erase(it);
+        } else {
+            ++it;
+        }
+    }
 }
 
-void Engine::mark_unconfirmed_lost(NodeId home) {
+std::map<FileId, std::map<PageIndex, PageBuf>> Engine::take_given_back(NodeId home) {
     HomeLink& l = links_[home];
-    auto mark = [&](FileId f) {
-        if (!cfile(f).data_lost) {
-            notice(
-                fmt::format("n{} {}: written data given back to n{} may not have reached it: "
-                            "the next fsync reports it lost",
-                            cfg_.self,
-                            to_string(f),
-                            home));
+    std::map<FileId, std::map<PageIndex, PageBuf>> out;
+    for (auto& [f, g] : l.unconfirmed) {
+        if (!g.complete) {
+            mark_data_lost(f);  // some of it was not kept
         }
-        mark_data_lost(f);
-    };
-    for (const auto& [f, seq] : l.unconfirmed) {
-        mark(f);
+        for (auto& [p, d] : g.pages) {
+            out[f][p] = d;
+        }
     }
     l.unconfirmed.clear();
-    // Those still held (waiting for a kernel invalidation) die with the session below.
+    l.unconfirmed_pages = 0;
+    // Those still held (waiting for a kernel invalidation) die with the session.
     for (const auto& [id, h] : held_) {
         const Message& msg = h.effect.msg;
-        if (h.effect.kind == EffectKind::Send && msg.to == home && msg.type == MsgType::RecallAck &&
-            std::any_of(msg.pages.begin(), msg.pages.end(), [](const PageBuf& b) {
-                return b != nullptr;
-            })) {
-            mark(msg.file);
+        if (h.effect.kind == EffectKind::Send && msg.to == home && msg.type == MsgType::RecallAck) {
+            for (size_t i = 0; i < msg.pages.size(); ++i) {
+                if (msg.pages[i]) {
+                    out[msg.file][msg.range.first + i] = msg.pages[i];
+                }
+            }
         }
+    }
+    return out;
+}
+
+void Engine::on_flush_ack(const Message& m) {
+    HomeLink& l = links_[m.from];
+    if (m.file.home != m.from || m.range.count > cfg_.range_pages_max ||
+        m.range.end() < m.range.first) {
+        violation(m.from, fmt::format("malformed {}", to_string(m)));
+        return;
+    }
+    auto fit = l.flushing.find(m.file);
+    if (fit == l.flushing.end()) {
+        return;
+    }
+    for (PageIndex p = m.range.first; p < m.range.end(); ++p) {
+        if (fit->second.erase(p) == 0) {
+            continue;
+        }
+        // Stored at the home (or already there): nothing to reclaim or report.
+        std::erase_if(l.reclaim, [&](const auto& r) {
+            return r.first == m.file && r.second.first.first == p;
+        });
+    }
+    if (fit->second.empty()) {
+        l.flushing.erase(fit);
     }
 }
 
@@ -620,9 +665,26 @@ void Engine::suspend_home(NodeId home, Time now) {
     }
 }
 
-void Engine::drop_home(NodeId home, Time now) {
+void Engine::drop_home(NodeId home, Time now, bool forgotten) {
     HomeLink& l = links_[home];
-    mark_unconfirmed_lost(home);
+    // A write-back of an earlier reset that was not acknowledged: its given-back pages are lost
+    // (its M pages are still in the reclaim list).
+    for (const auto& flushed : l.flushing) {
+        const FileId f = flushed.first;
+        for (PageIndex p : flushed.second) {
+            bool in_reclaim = std::any_of(l.reclaim.begin(), l.reclaim.end(), [&](const auto& r) {
+                return r.first == f && r.second.first.first == p;
+            });
+            if (!in_reclaim) {
+                mark_data_lost(f);
+                break;
+            }
+        }
+    }
+    l.flushing.clear();
+    l.flush_session = 0;
+    std::map<FileId, std::map<PageIndex, PageBuf>> back = take_given_back(home);
+    const size_t reclaim_before = l.reclaim.size();
     std::set<uint64_t> tokens;
     for (auto& [f, cf] : files_) {
         if (f.home != home) {
@@ -666,6 +728,75 @@ void Engine::drop_home(NodeId home, Time now) {
             ++it;
         }
     }
+    // Write back, in the old session, the M pages just dropped, after the kernel has dropped its
+    // copies and before the Join that ends that session. A home that still holds the session
+    // still counts this node their owner (nobody can have written them since), stores them and
+    // answers PutAck; one that forgot the session or restarted ignores them. Data given back
+    // earlier (a RecallAck or a Reclaim not confirmed) is not sent again: the home may have
+    // read it and granted the page to this node again since (that grant lost with the
+    // connection), and an older copy would then replace a newer write (simulator, seed 4359).
+    // It is reported lost instead.
+    if (forgotten) {
+        // The home declared us dead and may have given these pages to others since: they are
+        // lost now, not at the JoinAck (a home that clears our death at the Join and then
+        // restarts before its JoinAck reaches us would otherwise take them back; simulator,
+        // seed 3723).
+        for (size_t i = reclaim_before; i < l.reclaim.size(); ++i) {
+            mark_data_lost(l.reclaim[i].first);
+            notice(fmt::format("n{} {} {}: cached writes lost (n{} forgot our session)",
+                               cfg_.self,
+                               to_string(l.reclaim[i].first),
+                               to_string(l.reclaim[i].second.first),
+                               home));
+        }
+        l.reclaim.resize(reclaim_before);
+        for (const auto& given : back) {
+            mark_data_lost(given.first);
+        }
+    } else if (l.state == LinkState::Active && l.session != 0) {
+        for (const auto& given : back) {
+            mark_data_lost(given.first);
+        }
+        back.clear();
+        for (size_t i = reclaim_before; i < l.reclaim.size(); ++i) {
+            const auto& [f, rp] = l.reclaim[i];
+            back[f][rp.first.first] = rp.second.at(0);
+        }
+        for (const auto& given : back) {
+            const FileId f = given.first;
+            const std::map<PageIndex, PageBuf>& pages = given.second;
+            Message put;
+            auto send_run = [&] {
+                if (put.range.count == 0) {
+                    return;
+                }
+                put.type = MsgType::PutM;
+                put.file = f;
+                put.to = home;
+                put.session = l.session;
+                hold_send(std::move(put), tokens);
+                put = Message{};
+            };
+            for (const auto& [p, data] : pages) {
+                if (put.range.count != 0 &&
+                    (put.range.end() != p || put.range.count >= cfg_.range_pages_max)) {
+                    send_run();
+                }
+                if (put.range.count == 0) {
+                    put.range = Range{p, 0};
+                }
+                ++put.range.count;
+                put.pages.push_back(data);
+                l.flushing[f].insert(p);
+            }
+            send_run();
+        }
+        l.flush_session = l.flushing.empty() ? 0 : l.session;
+    } else {
+        for (const auto& [f, pages] : back) {
+            mark_data_lost(f);  // no session to write it back in
+        }
+    }
     l.inflight = 0;
     l.session = 0;
     l.renew_sent = 0;
@@ -693,6 +824,23 @@ void Engine::on_join_ack(const Message& m, Time now) {
     l.renew_sent = 0;
     l.last_renew_sent = now;
     l.suspended = false;
+    // The write-back of the reset that ended the old session: what the home did not acknowledge
+    // before this JoinAck (it answers in order) was not stored. Given-back pages are lost; M
+    // pages are still in the reclaim list, handled below.
+    for (const auto& flushed : l.flushing) {
+        const FileId f = flushed.first;
+        for (PageIndex p : flushed.second) {
+            bool in_reclaim = std::any_of(l.reclaim.begin(), l.reclaim.end(), [&](const auto& r) {
+                return r.first == f && r.second.first.first == p;
+            });
+            if (!in_reclaim) {
+                mark_data_lost(f);
+                break;
+            }
+        }
+    }
+    l.flushing.clear();
+    l.flush_session = 0;
     auto reclaim = std::move(l.reclaim);
     l.reclaim.clear();
     if (restarted && m.recovering) {
@@ -750,7 +898,9 @@ void Engine::on_stale_or_hello(const Message& m, Time now) {
         return;  // about an older session
     }
     notice(fmt::format("n{} session with n{} is stale: rejoin", cfg_.self, m.from));
-    drop_home(m.from, now);
+    // Same incarnation: it declared us dead. A later one (its Hello not here yet): it restarted,
+    // and recovery may take our pages back.
+    drop_home(m.from, now, /*forgotten=*/m.incarnation <= l.incarnation);
 }
 
 // ------------------------------------------------------------------------------------------
@@ -1228,6 +1378,10 @@ void Engine::node_on_message(const Message& m, Time now) {
             return;
         default:
             break;
+    }
+    if (m.type == MsgType::PutAck && l.flush_session != 0 && m.session == l.flush_session) {
+        on_flush_ack(m);  // the write-back of a reset, acknowledged in the old session
+        return;
     }
     if (l.state != LinkState::Active || m.session != l.session) {
         trace(fmt::format("n{} drop {} of an old session", cfg_.self, to_string(m)));

@@ -176,14 +176,27 @@ class Engine {
         uint32_t inflight = 0;
         std::vector<std::pair<FileId, std::pair<Range, std::vector<PageBuf>>>> reclaim;
         uint64_t reclaim_incarnation = 0;  // the home incarnation the reclaim pages were held under
-        // Dirty data this node gave up (a RecallAck carrying M pages) is no longer here to
-        // reclaim: if the session ends before the home is known to have it, the write may be
-        // lost, and the next fsync of the file must say so. Messages sent to this home are
-        // numbered; `unconfirmed` holds, per file, the number of the last such RecallAck, and
-        // any reply to a request sent after it (the link is FIFO) confirms it.
+        // Dirty data this node gave up (a RecallAck carrying M pages, or a Reclaim to a
+        // restarted home) is no longer in its cache: if the session ends before the home is
+        // known to have it, the write may be lost (a Reclaim, with a second crash of the home).
+        // Messages sent to this home are numbered; `unconfirmed` holds, per file, the number of the
+        // last such RecallAck and the pages it gave up, until a reply to any request sent after it
+        // (the link is FIFO) confirms them.
+        struct GivenBack {
+            uint64_t seq = 0;
+            std::map<PageIndex, PageBuf> pages;
+            bool complete = true;  // false: over the bound, some data was not kept
+        };
         uint64_t sent_seq = 0;
         uint64_t renew_seq = 0;  // sent_seq of the renewal in flight
-        std::map<FileId, uint64_t> unconfirmed;
+        std::map<FileId, GivenBack> unconfirmed;
+        uint64_t unconfirmed_pages = 0;
+        // After a reset, before rejoining, the node writes back (PutM, in the old session) its
+        // M pages and the unconfirmed data: a home that still holds that session stores what it
+        // still counts this node the owner of, and acknowledges. `flushing` holds the pages not
+        // acknowledged yet; what is left at JoinAck is handled as lost (or reclaimed).
+        uint64_t flush_session = 0;
+        std::map<FileId, std::set<PageIndex>> flushing;
     };
     enum class LocalKind : uint8_t { Read, Write, Fsync };
     struct LocalReq {
@@ -249,8 +262,11 @@ class Engine {
     // Every Send effect leaves through here (direct, or released from held_): numbers the
     // messages to each home and notes dirty data given up (HomeLink::unconfirmed).
     void note_sent(const Message& msg);
-    // The session with `home` ended: dirty data given up and not confirmed is marked lost.
-    void mark_unconfirmed_lost(NodeId home);
+    // The session with `home` ends: the data given back whose arrival is not confirmed (noted,
+    // or in a RecallAck still held), by file and page.
+    std::map<FileId, std::map<PageIndex, PageBuf>> take_given_back(NodeId home);
+    // A PutAck of the old session for the write-back of a reset (HomeLink::flushing).
+    void on_flush_ack(const Message& m);
     // The home has read every message sent to it before the one numbered `seq`.
     void confirm_sent_before(NodeId home, uint64_t seq);
     // Written data of `f` was lost: the next fsync fails, and lost_count grows.
@@ -279,7 +295,9 @@ class Engine {
     void on_put_ack(const Message& m, Time now);
     void on_nack(const Message& m, Time now);
     void on_stale_or_hello(const Message& m, Time now);
-    void drop_home(NodeId home, Time now);
+    // `forgotten`: the home said it does not know our session (Stale, same incarnation): it
+    // declared us dead, so what we held in it can never be written back or reclaimed.
+    void drop_home(NodeId home, Time now, bool forgotten = false);
     void suspend_home(NodeId home, Time now);
     void node_tick(Time now);
 
