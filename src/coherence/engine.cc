@@ -393,6 +393,13 @@ void Engine::hold(Effect effect, std::set<uint64_t> tokens, const Held* eviction
     release_ready_held();
 }
 
+namespace {
+bool carries_data(const Message& m) {
+    return std::any_of(
+        m.pages.begin(), m.pages.end(), [](const PageBuf& b) { return b != nullptr; });
+}
+}  // namespace
+
 void Engine::note_sent(const Message& msg) {
     if (msg.to >= kMaxNodes || msg.to == cfg_.self) {
         return;
@@ -402,89 +409,41 @@ void Engine::note_sent(const Message& msg) {
     if (msg.type == MsgType::LeaseRenew) {
         l.renew_seq = l.sent_seq;
     } else if ((msg.type == MsgType::RecallAck || msg.type == MsgType::Reclaim) &&
-               std::any_of(msg.pages.begin(), msg.pages.end(), [](const PageBuf& b) {
-                   return b != nullptr;
-               })) {
-        HomeLink::GivenBack& g = l.unconfirmed[msg.file];
-        g.seq = l.sent_seq;
-        for (size_t i = 0; i < msg.pages.size(); ++i) {
-            if (!msg.pages[i]) {
-                continue;
-            }
-            // Bounded like the cache: beyond it, the data is not kept (a loss is then reported).
-            if (l.unconfirmed_pages >= cfg_.cache_pages_max) {
-                g.complete = false;
-                continue;
-            }
-            if (g.pages.insert_or_assign(msg.range.first + i, msg.pages[i]).second) {
-                ++l.unconfirmed_pages;
-            }
-        }
+               carries_data(msg)) {
+        l.unconfirmed[msg.file] = l.sent_seq;
     }
 }
 
 void Engine::confirm_sent_before(NodeId home, uint64_t seq) {
-    HomeLink& l = links_[home];
-    for (auto it = l.unconfirmed.begin(); it != l.unconfirmed.end();) {
-        if (it->second.seq < seq) {
-            l.unconfirmed_pages -= it->second.pages.size();
-            it = l.unconfirmed.erase(it);
-        } else {
-            ++it;
-        }
-    }
+    std::erase_if(links_[home].unconfirmed, [seq](const auto& kv) { return kv.second < seq; });
 }
 
-std::map<FileId, std::map<PageIndex, PageBuf>> Engine::take_given_back(NodeId home) {
+void Engine::mark_given_back_lost(NodeId home) {
     HomeLink& l = links_[home];
-    std::map<FileId, std::map<PageIndex, PageBuf>> out;
-    for (auto& [f, g] : l.unconfirmed) {
-        if (!g.complete) {
-            mark_data_lost(f);  // some of it was not kept
-        }
-        for (auto& [p, d] : g.pages) {
-            out[f][p] = d;
-        }
+    for (const auto& [f, seq] : l.unconfirmed) {
+        mark_data_lost(f);
     }
     l.unconfirmed.clear();
-    l.unconfirmed_pages = 0;
     // Those still held (waiting for a kernel invalidation) die with the session.
     for (const auto& [id, h] : held_) {
         const Message& msg = h.effect.msg;
-        if (h.effect.kind == EffectKind::Send && msg.to == home && msg.type == MsgType::RecallAck) {
-            for (size_t i = 0; i < msg.pages.size(); ++i) {
-                if (msg.pages[i]) {
-                    out[msg.file][msg.range.first + i] = msg.pages[i];
-                }
-            }
+        if (h.effect.kind == EffectKind::Send && msg.to == home && msg.type == MsgType::RecallAck &&
+            carries_data(msg)) {
+            mark_data_lost(msg.file);
         }
     }
-    return out;
 }
 
 void Engine::on_flush_ack(const Message& m) {
-    HomeLink& l = links_[m.from];
     if (m.file.home != m.from || m.range.count > cfg_.range_pages_max ||
         m.range.end() < m.range.first) {
         violation(m.from, fmt::format("malformed {}", to_string(m)));
         return;
     }
-    auto fit = l.flushing.find(m.file);
-    if (fit == l.flushing.end()) {
-        return;
-    }
-    for (PageIndex p = m.range.first; p < m.range.end(); ++p) {
-        if (fit->second.erase(p) == 0) {
-            continue;
-        }
-        // Stored at the home (or already there): nothing to reclaim or report.
-        std::erase_if(l.reclaim, [&](const auto& r) {
-            return r.first == m.file && r.second.first.first == p;
-        });
-    }
-    if (fit->second.empty()) {
-        l.flushing.erase(fit);
-    }
+    // Stored at the home (or already there): nothing to reclaim or report.
+    std::erase_if(links_[m.from].reclaim, [&](const auto& r) {
+        return r.first == m.file && m.range.contains(r.second.first.first);
+    });
 }
 
 void Engine::mark_data_lost(FileId f) {
@@ -667,23 +626,8 @@ void Engine::suspend_home(NodeId home, Time now) {
 
 void Engine::drop_home(NodeId home, Time now, bool forgotten) {
     HomeLink& l = links_[home];
-    // A write-back of an earlier reset that was not acknowledged: its given-back pages are lost
-    // (its M pages are still in the reclaim list).
-    for (const auto& flushed : l.flushing) {
-        const FileId f = flushed.first;
-        for (PageIndex p : flushed.second) {
-            bool in_reclaim = std::any_of(l.reclaim.begin(), l.reclaim.end(), [&](const auto& r) {
-                return r.first == f && r.second.first.first == p;
-            });
-            if (!in_reclaim) {
-                mark_data_lost(f);
-                break;
-            }
-        }
-    }
-    l.flushing.clear();
-    l.flush_session = 0;
-    std::map<FileId, std::map<PageIndex, PageBuf>> back = take_given_back(home);
+    l.flush_session = 0;  // an earlier write-back not acknowledged: its pages stay in reclaim
+    mark_given_back_lost(home);
     const size_t reclaim_before = l.reclaim.size();
     std::set<uint64_t> tokens;
     for (auto& [f, cf] : files_) {
@@ -750,52 +694,33 @@ void Engine::drop_home(NodeId home, Time now, bool forgotten) {
                                home));
         }
         l.reclaim.resize(reclaim_before);
-        for (const auto& given : back) {
-            mark_data_lost(given.first);
-        }
-    } else if (l.state == LinkState::Active && l.session != 0) {
-        for (const auto& given : back) {
-            mark_data_lost(given.first);
-        }
-        back.clear();
+    } else if (l.state == LinkState::Active && l.session != 0 &&
+               reclaim_before < l.reclaim.size()) {
+        // The new reclaim entries are single pages in file and page order: one PutM per run.
+        Message put;
+        auto send_run = [&] {
+            put.type = MsgType::PutM;
+            put.to = home;
+            put.session = l.session;
+            hold_send(std::move(put), tokens);
+            put = Message{};
+        };
         for (size_t i = reclaim_before; i < l.reclaim.size(); ++i) {
             const auto& [f, rp] = l.reclaim[i];
-            back[f][rp.first.first] = rp.second.at(0);
-        }
-        for (const auto& given : back) {
-            const FileId f = given.first;
-            const std::map<PageIndex, PageBuf>& pages = given.second;
-            Message put;
-            auto send_run = [&] {
-                if (put.range.count == 0) {
-                    return;
-                }
-                put.type = MsgType::PutM;
-                put.file = f;
-                put.to = home;
-                put.session = l.session;
-                hold_send(std::move(put), tokens);
-                put = Message{};
-            };
-            for (const auto& [p, data] : pages) {
-                if (put.range.count != 0 &&
-                    (put.range.end() != p || put.range.count >= cfg_.range_pages_max)) {
-                    send_run();
-                }
-                if (put.range.count == 0) {
-                    put.range = Range{p, 0};
-                }
-                ++put.range.count;
-                put.pages.push_back(data);
-                l.flushing[f].insert(p);
+            PageIndex p = rp.first.first;
+            if (put.range.count != 0 && (put.file != f || put.range.end() != p ||
+                                         put.range.count >= cfg_.range_pages_max)) {
+                send_run();
             }
-            send_run();
+            if (put.range.count == 0) {
+                put.file = f;
+                put.range = Range{p, 0};
+            }
+            ++put.range.count;
+            put.pages.push_back(rp.second.at(0));
         }
-        l.flush_session = l.flushing.empty() ? 0 : l.session;
-    } else {
-        for (const auto& [f, pages] : back) {
-            mark_data_lost(f);  // no session to write it back in
-        }
+        send_run();
+        l.flush_session = l.session;
     }
     l.inflight = 0;
     l.session = 0;
@@ -825,21 +750,7 @@ void Engine::on_join_ack(const Message& m, Time now) {
     l.last_renew_sent = now;
     l.suspended = false;
     // The write-back of the reset that ended the old session: what the home did not acknowledge
-    // before this JoinAck (it answers in order) was not stored. Given-back pages are lost; M
-    // pages are still in the reclaim list, handled below.
-    for (const auto& flushed : l.flushing) {
-        const FileId f = flushed.first;
-        for (PageIndex p : flushed.second) {
-            bool in_reclaim = std::any_of(l.reclaim.begin(), l.reclaim.end(), [&](const auto& r) {
-                return r.first == f && r.second.first.first == p;
-            });
-            if (!in_reclaim) {
-                mark_data_lost(f);
-                break;
-            }
-        }
-    }
-    l.flushing.clear();
+    // before this JoinAck (it answers in order) is still in the reclaim list, handled below.
     l.flush_session = 0;
     auto reclaim = std::move(l.reclaim);
     l.reclaim.clear();

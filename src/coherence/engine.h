@@ -179,24 +179,16 @@ class Engine {
         // Dirty data this node gave up (a RecallAck carrying M pages, or a Reclaim to a
         // restarted home) is no longer in its cache: if the session ends before the home is
         // known to have it, the write may be lost (a Reclaim, with a second crash of the home).
-        // Messages sent to this home are numbered; `unconfirmed` holds, per file, the number of the
-        // last such RecallAck and the pages it gave up, until a reply to any request sent after it
-        // (the link is FIFO) confirms them.
-        struct GivenBack {
-            uint64_t seq = 0;
-            std::map<PageIndex, PageBuf> pages;
-            bool complete = true;  // false: over the bound, some data was not kept
-        };
+        // Messages sent to this home are numbered; `unconfirmed` holds, per file, the number of
+        // the last such message, until a reply to any request sent after it (the link is FIFO)
+        // confirms it.
         uint64_t sent_seq = 0;
         uint64_t renew_seq = 0;  // sent_seq of the renewal in flight
-        std::map<FileId, GivenBack> unconfirmed;
-        uint64_t unconfirmed_pages = 0;
-        // After a reset, before rejoining, the node writes back (PutM, in the old session) its
-        // M pages and the unconfirmed data: a home that still holds that session stores what it
-        // still counts this node the owner of, and acknowledges. `flushing` holds the pages not
-        // acknowledged yet; what is left at JoinAck is handled as lost (or reclaimed).
+        std::map<FileId, uint64_t> unconfirmed;
+        // After a reset, before rejoining, the node writes back (PutM, in the old session) the M
+        // pages it put in `reclaim`: a home that still holds that session stores them and
+        // answers PutAck, which takes them off `reclaim`. The old session while that goes on.
         uint64_t flush_session = 0;
-        std::map<FileId, std::set<PageIndex>> flushing;
     };
     enum class LocalKind : uint8_t { Read, Write, Fsync };
     struct LocalReq {
@@ -262,10 +254,10 @@ class Engine {
     // Every Send effect leaves through here (direct, or released from held_): numbers the
     // messages to each home and notes dirty data given up (HomeLink::unconfirmed).
     void note_sent(const Message& msg);
-    // The session with `home` ends: the data given back whose arrival is not confirmed (noted,
-    // or in a RecallAck still held), by file and page.
-    std::map<FileId, std::map<PageIndex, PageBuf>> take_given_back(NodeId home);
-    // A PutAck of the old session for the write-back of a reset (HomeLink::flushing).
+    // The session with `home` ends: data given back whose arrival is not confirmed (noted, or in
+    // a RecallAck still held) is marked lost.
+    void mark_given_back_lost(NodeId home);
+    // A PutAck of the old session for the write-back of a reset (HomeLink::flush_session).
     void on_flush_ack(const Message& m);
     // The home has read every message sent to it before the one numbered `seq`.
     void confirm_sent_before(NodeId home, uint64_t seq);

@@ -540,13 +540,10 @@ TEST(Faults, ConnectionResetsAreNotErrors) {
     EXPECT_EQ(errors, 0) << "first: " << first_error << "\n--- n2's log:\n" << c.log(2);
     // The hook did break connections, and the links came back each time.
     std::string log2 = c.log(2);
-    size_t resets = 0;
-    for (size_t pos = 0; (pos = log2.find("link to n1 lost", pos)) != std::string::npos; ++pos) {
-        ++resets;
-    }
-    EXPECT_GE(resets, 5u) << log2;
+    int resets = count_of(log2, "link to n1 lost");
+    EXPECT_GE(resets, 5) << log2;
     std::printf(
-        "connection resets: %d files looked up and read by n2 across %zu resets, "
+        "connection resets: %d files looked up and read by n2 across %d resets, "
         "%d errors\n",
         done,
         resets,
@@ -567,16 +564,12 @@ TEST(Faults, ConnectionResetsLoseNothingFsyncedAndStayLinearizable) {
     EXPECT_NE(h.out.find("LINEARIZABLE"), std::string::npos) << h.out;
     long ops = ops_of(h.out);
     EXPECT_GT(ops, 1000) << h.out;
-    size_t resets = 0;
+    int resets = 0;
     for (int k = 1; k <= 3; ++k) {
-        std::string log = c.log(k);
-        for (size_t pos = 0; (pos = log.find("link to n1 lost", pos)) != std::string::npos;
-             ++pos) {
-            ++resets;
-        }
+        resets += count_of(c.log(k), "link to n1 lost");
     }
-    EXPECT_GE(resets, 20u) << "the hook broke too few connections to show anything";
-    std::printf("%s\nconnection resets: %ld ops, %zu resets seen by n2 and n3\n",
+    EXPECT_GE(resets, 20) << "the hook broke too few connections to show anything";
+    std::printf("%s\nconnection resets: %ld ops, %d resets seen by n2 and n3\n",
                 h.out.c_str(),
                 ops,
                 resets);

@@ -39,14 +39,6 @@ std::string slurp(const std::string& path) {
     return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
 }
 
-int count_of(const std::string& hay, const std::string& needle) {
-    int n = 0;
-    for (size_t pos = hay.find(needle); pos != std::string::npos; pos = hay.find(needle, pos + 1)) {
-        ++n;
-    }
-    return n;
-}
-
 // An in-process node with a cluster config's identity, on its own event loop.
 struct Impostor {
     runtime::EventLoop loop;

@@ -35,14 +35,6 @@ std::string slurp(const std::string& path) {
     return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
 }
 
-int count_of(const std::string& hay, const std::string& needle) {
-    int n = 0;
-    for (size_t pos = hay.find(needle); pos != std::string::npos; pos = hay.find(needle, pos + 1)) {
-        ++n;
-    }
-    return n;
-}
-
 // Replaces the first occurrence of `from` (bytes) in `frame` by `to` (same length).
 bool patch(std::vector<std::byte>& frame,
            std::span<const std::byte> from,

@@ -179,7 +179,8 @@ TestCluster::TestCluster(int nodes, ClusterOptions options) : nodes_(nodes) {
         CommandResult r = run_command(argv, {}, 90);
         up_output_ = r.out + r.err;
         up_ = r.exit_code == 0;
-        if (up_ || !own_ports || attempt == 4 || up_output_.find("is in use") == std::string::npos) {
+        if (up_ || !own_ports || attempt == 4 ||
+            up_output_.find("is in use") == std::string::npos) {
             break;
         }
     }

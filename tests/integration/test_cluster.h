@@ -86,4 +86,13 @@ class TestCluster {
     std::vector<std::string> namespaces_;
 };
 
+// How many times `needle` occurs in `hay` (log lines, say).
+inline int count_of(const std::string& hay, const std::string& needle) {
+    int n = 0;
+    for (size_t pos = hay.find(needle); pos != std::string::npos; pos = hay.find(needle, pos + 1)) {
+        ++n;
+    }
+    return n;
+}
+
 }  // namespace vr::itest

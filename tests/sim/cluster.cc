@@ -9,6 +9,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <queue>
 #include <random>
 #include <set>
@@ -1024,25 +1025,21 @@ void Sim::check_history() {
             if (lost.count({r, v}) == 0) {
                 continue;
             }
-            bool overwritten = false;
-            for (const HistOp& w2 : hist_) {
-                // Any write of that node that may come after it (even one that overlapped it).
-                if (&w2 == &w || w2.kind != HistOp::Kind::Write || w2.node != w.node ||
-                    w2.node_inc != w.node_inc || w2.complete <= w.invoke) {
-                    continue;
-                }
-                for (auto& [r2, v2] : w2.regs) {
-                    (void)v2;
-                    overwritten = overwritten || r2 == r;
-                }
-            }
+            // Any write of that node that may come after it (even one that overlapped it).
+            const uint64_t reg = r;
+            bool overwritten = std::any_of(hist_.begin(), hist_.end(), [&](const HistOp& w2) {
+                return &w2 != &w && w2.kind == HistOp::Kind::Write && w2.node == w.node &&
+                       w2.node_inc == w.node_inc && w2.complete > w.invoke &&
+                       std::any_of(w2.regs.begin(), w2.regs.end(), [&](const auto& rv) {
+                           return rv.first == reg;
+                       });
+            });
             lost_here = lost_here || !overwritten;
         }
         if (!lost_here) {
             continue;
         }
-        const HistOp* ok_after = nullptr;
-        size_t ok_index = 0;
+        std::optional<size_t> ok_after;  // the first fsync there that succeeded after it
         bool reported = false;
         for (size_t j = 0; j < hist_.size(); ++j) {
             const HistOp& fs = hist_[j];
@@ -1050,21 +1047,20 @@ void Sim::check_history() {
                 fs.file != w.file || fs.abandoned) {
                 continue;
             }
-            if (fs.ok && fs.invoke > w.complete && ok_after == nullptr) {
-                ok_after = &fs;
-                ok_index = j;
+            if (fs.ok && fs.invoke > w.complete && !ok_after) {
+                ok_after = j;
             }
             if (!fs.ok && fs.complete != check::kPending && fs.complete > w.invoke) {
                 reported = true;
             }
         }
-        if (ok_after != nullptr && !reported) {
+        if (ok_after && !reported) {
             fail(
                 fmt::format("write op{} on n{} was lost, yet fsync op{} of its file on that node "
                             "succeeded after it and none reported the loss",
                             i,
                             w.node,
-                            ok_index));
+                            *ok_after));
         }
     }
     std::map<uint64_t, std::vector<check::RegisterOp>> per_reg;

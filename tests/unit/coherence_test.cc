@@ -147,6 +147,16 @@ struct Bus {
         auto it = sent.find(t);
         return it == sent.end() ? 0 : it->second;
     }
+    // Completes, successfully, every store sync the homes asked for since the last call.
+    void complete_store_syncs() {
+        for (; synced < done.size(); ++synced) {  // on_store_synced may add to done
+            auto [n, e] = done[synced];
+            if (e.kind == EffectKind::StoreSync) {
+                at(n).on_store_synced(e.token, Status::ok(), now);
+                collect(n);
+            }
+        }
+    }
     void tick_all(Time t) {
         now = t;
         for (int n = 0; n < static_cast<int>(engines.size()); ++n) {
@@ -167,6 +177,7 @@ struct Bus {
     std::map<MsgType, size_t> sent;
     std::map<int, std::vector<uint64_t>> kernel_pending;
     std::vector<std::pair<int, Effect>> done;
+    size_t synced = 0;  // of done, the entries complete_store_syncs has seen
     Time now = 1;
 };
 
@@ -361,12 +372,7 @@ TEST(Engine, HomeRestartReclaimsModifiedPagesAndLosesNoFsyncedData) {
     bus.at(1).fsync(2, kFile, bus.now);
     bus.collect(1);
     bus.settle();
-    for (const auto& [n, e] : bus.done) {
-        if (e.kind == EffectKind::StoreSync) {
-            bus.at(0).on_store_synced(e.token, Status::ok(), bus.now);
-            bus.collect(0);
-        }
-    }
+    bus.complete_store_syncs();
     bus.settle();
     ASSERT_TRUE(bus.completion(2) && bus.completion(2)->status.is_ok());
     bus.at(1).write(
@@ -453,18 +459,11 @@ TEST(Engine, DirtyDataGivenBackAndLostWithTheLinkIsReportedAndMPagesAreKept) {
         SCOPED_TRACE(static_cast<int>(c));
         Bus bus(3);
         // The home's store syncs complete as soon as they are asked for.
-        size_t synced = 0;
         auto fsync = [&](uint64_t req) {
             bus.at(1).fsync(req, kFile, bus.now);
             bus.collect(1);
             bus.settle();
-            for (; synced < bus.done.size(); ++synced) {
-                auto [n, e] = bus.done[synced];
-                if (e.kind == EffectKind::StoreSync) {
-                    bus.at(n).on_store_synced(e.token, Status::ok(), bus.now);
-                    bus.collect(n);
-                }
-            }
+            bus.complete_store_syncs();
             bus.settle();
             return bus.completion(req);
         };
